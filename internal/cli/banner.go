@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/herald-ws/herald/internal/config"
+)
+
+// printBanner shows the development app's credentials with a ready-to-paste
+// Laravel .env block and Echo snippet.
+func printBanner(w io.Writer, cfg *config.Config, addr string) {
+	a := cfg.Apps[0]
+	_, port, _ := net.SplitHostPort(addr)
+	fmt.Fprintf(w, `
+Herald is running on %s with the built-in development app
+(for development only: anyone can read these credentials).
+
+  app id:     %s
+  app key:    %s
+  app secret: %s
+
+Laravel .env:
+
+BROADCAST_CONNECTION=reverb
+REVERB_APP_ID=%s
+REVERB_APP_KEY=%s
+REVERB_APP_SECRET=%s
+REVERB_HOST=127.0.0.1
+REVERB_PORT=%s
+REVERB_SCHEME=http
+
+VITE_REVERB_APP_KEY="${REVERB_APP_KEY}"
+VITE_REVERB_HOST="${REVERB_HOST}"
+VITE_REVERB_PORT="${REVERB_PORT}"
+VITE_REVERB_SCHEME="${REVERB_SCHEME}"
+
+Echo (resources/js/echo.js):
+
+window.Echo = new Echo({
+    broadcaster: 'reverb',
+    key: import.meta.env.VITE_REVERB_APP_KEY,
+    wsHost: import.meta.env.VITE_REVERB_HOST,
+    wsPort: import.meta.env.VITE_REVERB_PORT,
+    forceTLS: false,
+    enabledTransports: ['ws', 'wss'],
+});
+
+`, addr, a.ID, a.Key, a.Secret, a.ID, a.Key, a.Secret, port)
+}

@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/herald-ws/herald/internal/loadgen"
+)
+
+const benchUsage = `Usage: herald bench ws://host:port --app-id ID --key KEY --secret SECRET [flags]
+
+A load generator for any Pusher-compatible server: opens --conns
+connections over --channels channels, publishes --rate events per second
+for --duration through the HTTP API, and reports connect rate, delivery
+throughput, latency percentiles, lost messages and, for a server on this
+machine, its memory per connection and CPU per million deliveries.
+Exit code 1 when messages were lost or connections failed.
+
+Flags:
+`
+
+func bench(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("herald bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
+	var o loadgen.Options
+	fs.StringVar(&o.AppID, "app-id", "", "app id")
+	fs.StringVar(&o.Key, "key", "", "app key")
+	fs.StringVar(&o.Secret, "secret", "", "app secret")
+	fs.StringVar(&o.APIURL, "api-url", "", "HTTP API base URL (default: the WebSocket URL with http)")
+	fs.IntVar(&o.Conns, "conns", 100, "connections")
+	fs.IntVar(&o.Channels, "channels", 1, "channels the connections are spread over")
+	fs.Float64Var(&o.Rate, "rate", 10, "events published per second (all channels)")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to publish")
+	fs.IntVar(&o.Payload, "payload", 100, "event data size in bytes")
+	fs.IntVar(&o.Publishers, "publishers", 8, "concurrent HTTP publishers")
+	fs.IntVar(&o.Dialers, "dialers", 64, "concurrent connection attempts")
+	fs.DurationVar(&o.Drain, "drain", 3*time.Second, "how long to wait for late deliveries")
+	fs.IntVar(&o.ServerPID, "server-pid", 0, "pid of a local server (found from the port when omitted)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	url, rest := splitPositional(args)
+	if err := fs.Parse(rest); err != nil {
+		return exitForParse(err)
+	}
+	if url == "" || o.AppID == "" || o.Key == "" || o.Secret == "" {
+		fmt.Fprintln(stderr, "herald bench: a URL, --app-id, --key and --secret are required")
+		fs.Usage()
+		return 2
+	}
+	o.URL = url
+	out := newOut(stdout)
+	if isTerminal(stderr) && !*asJSON {
+		o.Progress = progressBar(stderr)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := loadgen.Run(ctx, o)
+	if o.Progress != nil {
+		fmt.Fprintln(stderr)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "herald bench: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		_ = writeJSON(stdout, rep)
+	} else {
+		printBench(out, rep)
+	}
+	if rep.Lost > 0 || rep.ConnectFailures > 0 || rep.PublishErrors > 0 {
+		return 1
+	}
+	return 0
+}
+
+func progressBar(w io.Writer) func(loadgen.Progress) {
+	return func(p loadgen.Progress) {
+		frac := 0.0
+		if p.Of > 0 {
+			frac = float64(p.Done) / float64(p.Of)
+		}
+		n := int(frac * 30)
+		fmt.Fprintf(w, "\r%-8s [%s%s] %3.0f%% %d/%d  delivered %d ", p.Phase,
+			strings.Repeat("#", n), strings.Repeat(" ", 30-n), frac*100, p.Done, p.Of, p.Delivered)
+	}
+}
+
+func printBench(o *out, r *loadgen.Report) {
+	o.printf("connections        %d (%d failed) in %.2f s: %.0f connect+subscribe/s\n", r.Conns, r.ConnectFailures, r.ConnectSeconds, r.ConnectRate)
+	o.printf("published          %d events (%d errors) in %.2f s\n", r.Published, r.PublishErrors, r.PublishSeconds)
+	o.printf("delivered          %d of %d: %.0f deliveries/s\n", r.Delivered, r.Expected, r.DeliveryRate)
+	o.printf("latency            p50 %s  p90 %s  p99 %s  max %s\n", ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max))
+	if r.ServerPID > 0 {
+		o.printf("server (pid %d)   %.1f KiB RSS per connection, %.2f CPU s per million deliveries\n", r.ServerPID, r.RSSPerConnKiB, r.CPUPerMillion)
+	}
+	for code, n := range r.Closed {
+		o.printf("closed by server   %d connections with code %d\n", n, code)
+	}
+	if r.FirstError != "" {
+		o.printf("first error        %s\n", r.FirstError)
+	}
+	if r.Lost > 0 {
+		o.printf("%s\n", o.paint(red, fmt.Sprintf("LOST %d messages", r.Lost)))
+	} else {
+		o.printf("%s\n", o.paint(green, "nothing lost"))
+	}
+}

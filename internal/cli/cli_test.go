@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/herald-ws/herald/internal/config"
+	"github.com/herald-ws/herald/internal/server/servertest"
+)
+
+func run(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := Main(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestKeygen(t *testing.T) {
+	code, out, _ := run("keygen")
+	re := regexp.MustCompile(`^REVERB_APP_ID=\d{6}\nREVERB_APP_KEY=[0-9a-f]{20}\nREVERB_APP_SECRET=[0-9a-f]{40}\n$`)
+	if code != 0 || !re.MatchString(out) {
+		t.Fatalf("exit %d, output %q", code, out)
+	}
+	_, out2, _ := run("keygen")
+	if out2 == out {
+		t.Fatal("two keygen runs printed the same credentials")
+	}
+	code, out, _ = run("keygen", "--json")
+	var v map[string]string
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || len(v["secret"]) != 40 {
+		t.Fatalf("json: exit %d %q", code, out)
+	}
+}
+
+func TestPublishAndPing(t *testing.T) {
+	s := servertest.Start(t, config.Default())
+	c := s.Dial(t, "/app/"+config.DefaultAppKey+"?protocol=7")
+	c.Expect("pusher:connection_established")
+	c.Send(`{"event":"pusher:subscribe","data":{"channel":"orders"}}`)
+	c.Expect("pusher_internal:subscription_succeeded")
+
+	creds := []string{"--app-id", config.DefaultAppID, "--key", config.DefaultAppKey, "--secret", config.DefaultAppSecret}
+	code, out, errOut := run(append([]string{"publish", "--url", "http://" + s.Addr, "--channel", "orders", "--event", "orders.updated", "--data", `{"n":1}`}, creds...)...)
+	if code != 0 || !strings.Contains(out, "published") {
+		t.Fatalf("publish: exit %d %q %q", code, out, errOut)
+	}
+	if m := c.Expect("orders.updated"); m.DataString() != `{"n":1}` {
+		t.Fatalf("received %s", m.Raw)
+	}
+
+	code, out, _ = run(append([]string{"publish", "--url", "http://" + s.Addr, "--channel", "orders", "--event", "e", "--data", `{}`, "--json"}, "--app-id", config.DefaultAppID, "--key", config.DefaultAppKey, "--secret", "wrong")...)
+	if code != 1 || !strings.Contains(out, `"status": 401`) {
+		t.Fatalf("publish with a wrong secret: exit %d %q", code, out)
+	}
+	if code, _, errOut := run("publish", "--channel", "x"); code != 2 || !strings.Contains(errOut, "missing") {
+		t.Fatalf("publish without flags: exit %d %q", code, errOut)
+	}
+
+	code, out, _ = run(append([]string{"ping", "ws://" + s.Addr, "--count", "3"}, creds...)...)
+	if code != 0 || !strings.Contains(out, "OK") || !strings.Contains(out, "p99") || strings.Contains(out, "\x1b[") {
+		t.Fatalf("ping: exit %d %q", code, out)
+	}
+	code, out, _ = run(append([]string{"ping", "ws://" + s.Addr, "--json", "--key", "nope"}, "--app-id", "x", "--secret", "y")...)
+	var res struct {
+		OK    bool
+		Steps []struct {
+			Name        string `json:"name"`
+			LikelyCause string `json:"likely_cause"`
+		}
+	}
+	if code != 1 || json.Unmarshal([]byte(out), &res) != nil || res.OK || res.Steps[0].Name != "connect" || !strings.Contains(res.Steps[0].LikelyCause, "4001") {
+		t.Fatalf("ping wrong key: exit %d %q", code, out)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	if code, _, errOut := run("frobnicate"); code != 2 || !strings.Contains(errOut, "unknown command") {
+		t.Fatalf("exit %d %q", code, errOut)
+	}
+}
+
+func TestBenchShortRun(t *testing.T) {
+	s := servertest.Start(t, config.Default())
+	code, out, errOut := run("bench", "ws://"+s.Addr, "--app-id", config.DefaultAppID, "--key", config.DefaultAppKey,
+		"--secret", config.DefaultAppSecret, "--conns", "50", "--channels", "2", "--rate", "100", "--duration", "1s", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	var r struct {
+		Connections int     `json:"connections"`
+		Published   int64   `json:"published"`
+		Expected    int64   `json:"expected_deliveries"`
+		Delivered   int64   `json:"delivered"`
+		Lost        int64   `json:"lost"`
+		P50         int64   `json:"latency_p50_ns"`
+		P99         int64   `json:"latency_p99_ns"`
+		Rate        float64 `json:"connects_per_second"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	// 100 events over 2 channels of 25 subscribers each: 2500 deliveries.
+	if r.Connections != 50 || r.Published != 100 || r.Expected != 2500 || r.Delivered != 2500 || r.Lost != 0 {
+		t.Fatalf("report %+v", r)
+	}
+	if r.P50 <= 0 || r.P99 < r.P50 || r.Rate <= 0 {
+		t.Fatalf("implausible figures %+v", r)
+	}
+}

@@ -1,0 +1,321 @@
+// Package hub is the local registry of one app's channels on this node:
+// which sockets are subscribed to what, presence members counted per user,
+// and the last event of cache channels. Broadcast only enqueues the same
+// pre-serialized bytes to every subscriber; it never blocks on a socket.
+//
+// Concurrency: a Hub is safe for concurrent use. Channels are spread over
+// shards by name, each guarded by its own RWMutex; there is no global lock.
+// Subscriber.Send is called with a shard lock held, so it must not block
+// and must not call back into the Hub.
+package hub
+
+import (
+	"hash/maphash"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/herald-ws/herald/internal/pusher"
+)
+
+// Subscriber is one socket as the hub sees it.
+type Subscriber interface {
+	// SocketID is the Pusher socket id, used for exclusion.
+	SocketID() string
+	// Send enqueues a frame without blocking. The frame is shared by all
+	// recipients and must not be modified.
+	Send(frame []byte)
+}
+
+const shardCount = 64
+
+// CacheTTL is how long a cache channel keeps its last event (Pusher: 30 min).
+const CacheTTL = 30 * time.Minute
+
+// Hub holds one app's channels.
+type Hub struct {
+	seed   maphash.Seed
+	shards [shardCount]shard
+	now    func() time.Time
+}
+
+type shard struct {
+	mu       sync.RWMutex
+	channels map[string]*channel
+	cache    map[string]cached
+}
+
+type channel struct {
+	subs    map[Subscriber]struct{}
+	members map[string]*member // presence channels only
+}
+
+type member struct {
+	info    []byte
+	sockets int
+}
+
+type cached struct {
+	frame []byte
+	at    time.Time
+}
+
+// New returns an empty hub.
+func New() *Hub {
+	h := &Hub{seed: maphash.MakeSeed(), now: time.Now}
+	for i := range h.shards {
+		h.shards[i].channels = map[string]*channel{}
+		h.shards[i].cache = map[string]cached{}
+	}
+	return h
+}
+
+func (h *Hub) shard(name string) *shard {
+	return &h.shards[maphash.String(h.seed, name)%shardCount]
+}
+
+// SubscribeResult tells the caller what a subscription changed.
+type SubscribeResult struct {
+	AlreadySubscribed bool
+	Occupied          bool // the channel had no subscribers before
+	MemberAdded       bool // the user's first socket on a presence channel
+	CacheMiss         bool // a cache channel had nothing to replay
+}
+
+// ErrPresenceFull is returned when a presence channel is at its member limit.
+var ErrPresenceFull = pusher.Errorf(pusher.CodeUnauthorized, "presence channel is full")
+
+// Subscribe adds s to name and, under the channel's lock so that no event
+// can slip in between, sends s its subscription_succeeded (with the member
+// list on presence channels), the cached event or cache miss, and announces
+// a new presence member to the other subscribers. m is nil except on
+// presence channels; maxMembers bounds distinct users there.
+func (h *Hub) Subscribe(name string, info pusher.ChannelInfo, s Subscriber, m *pusher.Member, maxMembers int) (SubscribeResult, error) {
+	sh := h.shard(name)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ch := sh.channels[name]
+	if ch != nil {
+		if _, ok := ch.subs[s]; ok {
+			return SubscribeResult{AlreadySubscribed: true}, nil
+		}
+	}
+	if m != nil && ch != nil && ch.members[m.UserID] == nil && len(ch.members) >= maxMembers {
+		return SubscribeResult{}, pusher.Errorf(pusher.CodeUnauthorized, "presence channel %s is full (%d members)", name, maxMembers)
+	}
+	var res SubscribeResult
+	if ch == nil {
+		ch = &channel{subs: map[Subscriber]struct{}{}}
+		sh.channels[name] = ch
+		res.Occupied = true
+	}
+	ch.subs[s] = struct{}{}
+	if m == nil {
+		s.Send(pusher.SubscriptionSucceeded(name, nil))
+	} else {
+		if ch.members == nil {
+			ch.members = map[string]*member{}
+		}
+		mem := ch.members[m.UserID]
+		if mem == nil {
+			mem = &member{info: m.Info}
+			ch.members[m.UserID] = mem
+			res.MemberAdded = true
+		}
+		mem.sockets++
+		s.Send(pusher.SubscriptionSucceeded(name, pusher.PresenceData(ch.memberList())))
+		if res.MemberAdded {
+			frame := pusher.MemberAdded(name, *m)
+			for sub := range ch.subs {
+				if sub != s {
+					sub.Send(frame)
+				}
+			}
+		}
+	}
+	if info.Cache {
+		if c, ok := sh.cache[name]; ok && h.now().Sub(c.at) < CacheTTL {
+			s.Send(c.frame)
+		} else {
+			s.Send(pusher.CacheMiss(name))
+			res.CacheMiss = true
+		}
+	}
+	return res, nil
+}
+
+// Join adds s to name without sending it anything (the server-to-user
+// channel a sign-in implies).
+func (h *Hub) Join(name string, s Subscriber) {
+	sh := h.shard(name)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ch := sh.channels[name]
+	if ch == nil {
+		ch = &channel{subs: map[Subscriber]struct{}{}}
+		sh.channels[name] = ch
+	}
+	ch.subs[s] = struct{}{}
+}
+
+// UnsubscribeResult tells the caller what an unsubscription changed.
+type UnsubscribeResult struct {
+	WasSubscribed bool
+	Vacated       bool // the channel has no subscribers left
+	MemberRemoved bool // the user's last socket left a presence channel
+}
+
+// Unsubscribe removes s from name; userID is the presence member it joined
+// as ("" on other channels). The last socket of a user leaving a presence
+// channel is announced to the remaining subscribers.
+func (h *Hub) Unsubscribe(name string, s Subscriber, userID string) UnsubscribeResult {
+	sh := h.shard(name)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ch := sh.channels[name]
+	if ch == nil {
+		return UnsubscribeResult{}
+	}
+	if _, ok := ch.subs[s]; !ok {
+		return UnsubscribeResult{}
+	}
+	res := UnsubscribeResult{WasSubscribed: true}
+	delete(ch.subs, s)
+	if mem := ch.members[userID]; mem != nil {
+		mem.sockets--
+		if mem.sockets == 0 {
+			delete(ch.members, userID)
+			res.MemberRemoved = true
+			frame := pusher.MemberRemoved(name, userID)
+			for sub := range ch.subs {
+				sub.Send(frame)
+			}
+		}
+	}
+	if len(ch.subs) == 0 {
+		delete(sh.channels, name)
+		res.Vacated = true
+	}
+	return res
+}
+
+// Broadcast sends frame to every subscriber of name except the socket with
+// id exclude ("" for none) and returns how many got it.
+func (h *Hub) Broadcast(name string, frame []byte, exclude string) int {
+	sh := h.shard(name)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return sh.broadcastLocked(name, frame, exclude)
+}
+
+// BroadcastCached is Broadcast on a cache channel: frame also becomes the
+// event replayed to later subscribers. Storing and sending happen under one
+// lock so the cached event is always the last one subscribers saw.
+func (h *Hub) BroadcastCached(name string, frame []byte, exclude string) int {
+	sh := h.shard(name)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.cache[name] = cached{frame: frame, at: h.now()}
+	return sh.broadcastLocked(name, frame, exclude)
+}
+
+func (sh *shard) broadcastLocked(name string, frame []byte, exclude string) int {
+	ch := sh.channels[name]
+	if ch == nil {
+		return 0
+	}
+	n := 0
+	for s := range ch.subs {
+		if exclude != "" && s.SocketID() == exclude {
+			continue
+		}
+		s.Send(frame)
+		n++
+	}
+	return n
+}
+
+// Cached returns the live cached event frame of name and its remaining
+// time to live; ok is false when there is none.
+func (h *Hub) Cached(name string) (frame []byte, ttl time.Duration, ok bool) {
+	sh := h.shard(name)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	c, found := sh.cache[name]
+	if age := h.now().Sub(c.at); found && age < CacheTTL {
+		return c.frame, CacheTTL - age, true
+	}
+	return nil, 0, false
+}
+
+// IsSubscribed reports whether s is subscribed to name.
+func (h *Hub) IsSubscribed(name string, s Subscriber) bool {
+	sh := h.shard(name)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	ch := sh.channels[name]
+	if ch == nil {
+		return false
+	}
+	_, ok := ch.subs[s]
+	return ok
+}
+
+// ChannelStats is what the HTTP API reports about a channel.
+type ChannelStats struct {
+	Name              string
+	SubscriptionCount int
+	UserCount         int
+}
+
+// Stats returns the stats of name; ok is false when it is not occupied.
+func (h *Hub) Stats(name string) (ChannelStats, bool) {
+	sh := h.shard(name)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	ch := sh.channels[name]
+	if ch == nil {
+		return ChannelStats{Name: name}, false
+	}
+	return ChannelStats{Name: name, SubscriptionCount: len(ch.subs), UserCount: len(ch.members)}, true
+}
+
+// Channels returns the stats of every occupied channel whose name starts
+// with prefix, sorted by name.
+func (h *Hub) Channels(prefix string) []ChannelStats {
+	var out []ChannelStats
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for name, ch := range sh.channels {
+			if strings.HasPrefix(name, prefix) && !strings.HasPrefix(name, pusher.PrefixServerToUser) {
+				out = append(out, ChannelStats{Name: name, SubscriptionCount: len(ch.subs), UserCount: len(ch.members)})
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Members returns a presence channel's members sorted by user id.
+func (h *Hub) Members(name string) []pusher.Member {
+	sh := h.shard(name)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	ch := sh.channels[name]
+	if ch == nil {
+		return nil
+	}
+	return ch.memberList()
+}
+
+func (c *channel) memberList() []pusher.Member {
+	out := make([]pusher.Member, 0, len(c.members))
+	for id, m := range c.members {
+		out = append(out, pusher.Member{UserID: id, Info: m.info})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UserID < out[j].UserID })
+	return out
+}

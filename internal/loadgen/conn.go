@@ -1,0 +1,166 @@
+package loadgen
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+)
+
+// conn is one benchmark connection; its reader goroutine counts
+// deliveries and records latencies.
+type conn struct {
+	nc net.Conn
+
+	mu        sync.Mutex
+	latencies []time.Duration
+	closeCode int
+}
+
+func dial(ctx context.Context, b *bench, i int) (*conn, error) {
+	d := ws.Dialer{
+		Timeout: 10 * time.Second,
+		NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nd := net.Dialer{LocalAddr: sourceAddr(i)}
+			if host, _, _ := net.SplitHostPort(addr); !isLoopback(host) {
+				nd.LocalAddr = nil
+			}
+			return nd.DialContext(ctx, network, addr)
+		},
+	}
+	nc, br, _, err := d.Dial(ctx, b.wsBase+"/app/"+b.o.Key+"?protocol=7&client=herald-bench&version=1.0")
+	if err != nil {
+		return nil, err
+	}
+	if br == nil {
+		br = bufio.NewReaderSize(nc, 4096)
+	}
+	channel := channelName(i, b.o.Channels)
+	if err := expect(nc, br, "pusher:connection_established"); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	sub, _ := json.Marshal(map[string]any{"event": "pusher:subscribe", "data": map[string]string{"channel": channel}})
+	if err := wsutil.WriteClientText(nc, sub); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if err := expect(nc, br, "pusher_internal:subscription_succeeded"); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	_ = nc.SetReadDeadline(time.Time{})
+	c := &conn{nc: nc}
+	go c.readLoop(br, b)
+	return c, nil
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// expect reads frames until one with event arrives.
+func expect(nc net.Conn, br *bufio.Reader, event string) error {
+	_ = nc.SetReadDeadline(time.Now().Add(15 * time.Second))
+	for {
+		p, op, err := readFrame(br)
+		if err != nil {
+			return fmt.Errorf("waiting for %s: %w", event, err)
+		}
+		if op == ws.OpClose {
+			return fmt.Errorf("closed by the server while waiting for %s: %s", event, closeText(p))
+		}
+		if bytes.Contains(p, []byte(`"event":"`+event+`"`)) {
+			return nil
+		}
+		if bytes.Contains(p, []byte(`"event":"pusher:error"`)) {
+			return fmt.Errorf("server error while waiting for %s: %s", event, p)
+		}
+	}
+}
+
+func closeText(p []byte) string {
+	if len(p) < 2 {
+		return "no code"
+	}
+	return fmt.Sprintf("%d %s", int(p[0])<<8|int(p[1]), p[2:])
+}
+
+func readFrame(br *bufio.Reader) ([]byte, ws.OpCode, error) {
+	h, err := ws.ReadHeader(br)
+	if err != nil {
+		return nil, 0, err
+	}
+	p := make([]byte, h.Length)
+	if _, err := io.ReadFull(br, p); err != nil {
+		return nil, 0, err
+	}
+	return p, h.OpCode, nil
+}
+
+var dataMarker = []byte(`"data":"`)
+
+func (c *conn) readLoop(br *bufio.Reader, b *bench) {
+	for {
+		p, op, err := readFrame(br)
+		if err != nil {
+			return
+		}
+		switch op {
+		case ws.OpClose:
+			c.mu.Lock()
+			if len(p) >= 2 {
+				c.closeCode = int(p[0])<<8 | int(p[1])
+			}
+			c.mu.Unlock()
+			return
+		case ws.OpPing:
+			_ = wsutil.WriteClientMessage(c.nc, ws.OpPong, p)
+			continue
+		}
+		if bytes.Contains(p, []byte(`"event":"pusher:ping"`)) {
+			_ = wsutil.WriteClientText(c.nc, []byte(`{"event":"pusher:pong","data":{}}`))
+			continue
+		}
+		if !bytes.HasPrefix(p, []byte(`{"event":"bench"`)) {
+			continue
+		}
+		now := time.Now().UnixNano()
+		i := bytes.Index(p, dataMarker)
+		if i < 0 {
+			continue
+		}
+		fields := bytes.SplitN(p[i+len(dataMarker):], []byte(" "), 3)
+		if len(fields) < 2 {
+			continue
+		}
+		sent, err := strconv.ParseInt(string(fields[1]), 10, 64)
+		if err != nil {
+			continue
+		}
+		b.delivered.Add(1)
+		c.mu.Lock()
+		c.latencies = append(c.latencies, time.Duration(now-sent))
+		c.mu.Unlock()
+	}
+}
+
+func (c *conn) close() { _ = c.nc.Close() }
+
+func newHTTPClient(publishers int) *http.Client {
+	return &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: publishers, MaxConnsPerHost: publishers},
+	}
+}

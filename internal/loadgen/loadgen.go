@@ -1,0 +1,306 @@
+// Package loadgen is `herald bench`: a load generator for any
+// Pusher-compatible server. It opens N WebSocket connections (spread over
+// several loopback source addresses when N is large), subscribes them,
+// publishes through the HTTP API at a fixed rate, and reports connect rate,
+// delivery throughput, latency percentiles, lost messages and — when the
+// server runs on this machine — its memory per connection and CPU time per
+// million deliveries.
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-ws/herald/internal/probe"
+)
+
+// Options configure a run. Zero values take the defaults noted.
+type Options struct {
+	URL        string // ws://host:port[/prefix]
+	APIURL     string // default: URL with http
+	AppID      string
+	Key        string
+	Secret     string
+	Conns      int           // connections (default 100)
+	Channels   int           // channels the connections spread over (default 1)
+	Rate       float64       // events per second, all channels (default 10)
+	Duration   time.Duration // publishing time (default 10 s)
+	Payload    int           // event data bytes (default 100)
+	Publishers int           // concurrent HTTP publishers (default 8)
+	Dialers    int           // concurrent connection attempts (default 64)
+	Drain      time.Duration // wait for stragglers after publishing (default 3 s)
+	ServerPID  int           // local server pid; found from the port when 0
+	// Progress, when set, is called about twice a second.
+	Progress func(Progress)
+}
+
+// Progress is a live snapshot.
+type Progress struct {
+	Phase     string // "connect", "publish", "drain"
+	Done, Of  int64
+	Delivered int64
+}
+
+// Report is a run's outcome.
+type Report struct {
+	Conns           int            `json:"connections"`
+	ConnectFailures int            `json:"connect_failures"`
+	ConnectSeconds  float64        `json:"connect_seconds"`
+	ConnectRate     float64        `json:"connects_per_second"`
+	Published       int64          `json:"published"`
+	PublishErrors   int64          `json:"publish_errors"`
+	PublishSeconds  float64        `json:"publish_seconds"`
+	Expected        int64          `json:"expected_deliveries"`
+	Delivered       int64          `json:"delivered"`
+	Lost            int64          `json:"lost"`
+	DeliveryRate    float64        `json:"deliveries_per_second"`
+	P50             time.Duration  `json:"latency_p50_ns"`
+	P90             time.Duration  `json:"latency_p90_ns"`
+	P99             time.Duration  `json:"latency_p99_ns"`
+	Max             time.Duration  `json:"latency_max_ns"`
+	Closed          map[int]int    `json:"closed_by_code,omitempty"`
+	ServerPID       int            `json:"server_pid,omitempty"`
+	RSSPerConnKiB   float64        `json:"rss_per_connection_kib,omitempty"`
+	CPUPerMillion   float64        `json:"server_cpu_seconds_per_million_deliveries,omitempty"`
+	FirstError      string         `json:"first_error,omitempty"`
+	perChannel      map[string]int // subscribers per channel
+}
+
+func (o *Options) defaults() {
+	set := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	set(&o.Conns, 100)
+	set(&o.Channels, 1)
+	set(&o.Payload, 100)
+	set(&o.Publishers, 8)
+	set(&o.Dialers, 64)
+	if o.Rate <= 0 {
+		o.Rate = 10
+	}
+	if o.Duration <= 0 {
+		o.Duration = 10 * time.Second
+	}
+	if o.Drain <= 0 {
+		o.Drain = 3 * time.Second
+	}
+}
+
+// Run performs a benchmark run.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	o.defaults()
+	u, err := url.Parse(o.URL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return nil, fmt.Errorf("invalid URL %q: want ws://host:port", o.URL)
+	}
+	if o.APIURL == "" {
+		a := *u
+		a.Scheme = strings.Replace(u.Scheme, "ws", "http", 1)
+		o.APIURL = a.String()
+	}
+	rep := &Report{Closed: map[int]int{}, perChannel: map[string]int{}}
+	if o.ServerPID == 0 {
+		o.ServerPID = findLocalServer(u.Host)
+	}
+	rep.ServerPID = o.ServerPID
+	var before procStats
+	if o.ServerPID > 0 {
+		before, _ = readProc(o.ServerPID)
+	}
+	b := &bench{o: o, rep: rep, wsBase: strings.TrimSuffix(u.String(), "/")}
+	conns := b.connectAll(ctx)
+	defer func() {
+		for _, c := range conns {
+			c.close()
+		}
+	}()
+	if len(conns) == 0 {
+		return rep, fmt.Errorf("no connection succeeded: %s", rep.FirstError)
+	}
+	var idle procStats
+	if o.ServerPID > 0 {
+		idle, _ = readProc(o.ServerPID)
+		rep.RSSPerConnKiB = float64(idle.RSSBytes-before.RSSBytes) / float64(len(conns)) / 1024
+	}
+	b.publishAll(ctx, conns)
+	b.collect(conns)
+	if o.ServerPID > 0 && rep.Delivered > 0 {
+		after, _ := readProc(o.ServerPID)
+		rep.CPUPerMillion = (after.CPU - idle.CPU).Seconds() / (float64(rep.Delivered) / 1e6)
+	}
+	return rep, nil
+}
+
+type bench struct {
+	o         Options
+	rep       *Report
+	wsBase    string
+	delivered atomic.Int64
+	errOnce   sync.Once
+}
+
+func (b *bench) fail(err error) {
+	b.errOnce.Do(func() { b.rep.FirstError = err.Error() })
+}
+
+func channelName(i, n int) string { return fmt.Sprintf("bench-%d", i%n) }
+
+// connectAll opens and subscribes the connections.
+func (b *bench) connectAll(ctx context.Context) []*conn {
+	o := b.o
+	start := time.Now()
+	results := make([]*conn, o.Conns)
+	var next, done atomic.Int64
+	var wg sync.WaitGroup
+	for range o.Dialers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= o.Conns || ctx.Err() != nil {
+					return
+				}
+				c, err := dial(ctx, b, i)
+				if err != nil {
+					b.fail(err)
+				} else {
+					results[i] = c
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	stop := b.progressLoop("connect", &done, int64(o.Conns))
+	wg.Wait()
+	stop()
+	b.rep.ConnectSeconds = time.Since(start).Seconds()
+	var conns []*conn
+	for i, c := range results {
+		if c == nil {
+			b.rep.ConnectFailures++
+			continue
+		}
+		b.rep.perChannel[channelName(i, o.Channels)]++
+		conns = append(conns, c)
+	}
+	b.rep.Conns = len(conns)
+	b.rep.ConnectRate = float64(len(conns)) / b.rep.ConnectSeconds
+	return conns
+}
+
+// progressLoop reports progress until the returned stop is called.
+func (b *bench) progressLoop(phase string, done *atomic.Int64, of int64) func() {
+	if b.o.Progress == nil {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			b.o.Progress(Progress{Phase: phase, Done: done.Load(), Of: of, Delivered: b.delivered.Load()})
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		wg.Wait()
+		b.o.Progress(Progress{Phase: phase, Done: done.Load(), Of: of, Delivered: b.delivered.Load()})
+	}
+}
+
+// publishAll publishes at the configured rate for the configured time.
+func (b *bench) publishAll(ctx context.Context, conns []*conn) {
+	o := b.o
+	total := int64(math.Round(o.Rate * o.Duration.Seconds()))
+	api := &probe.API{BaseURL: o.APIURL, AppID: o.AppID, Key: o.Key, Secret: o.Secret, HTTP: newHTTPClient(o.Publishers)}
+	pad := strings.Repeat("x", max(0, o.Payload-40))
+	tokens := make(chan int64, o.Publishers)
+	var published, errs atomic.Int64
+	var wg sync.WaitGroup
+	for range o.Publishers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := range tokens {
+				ch := channelName(int(seq), o.Channels)
+				data := fmt.Sprintf("%d %d %s", seq, time.Now().UnixNano(), pad)
+				if _, err := api.Trigger(ctx, probe.Event{Name: "bench", Data: data, Channels: []string{ch}}); err != nil {
+					errs.Add(1)
+					b.fail(fmt.Errorf("publish: %w", err))
+					continue
+				}
+				published.Add(1)
+				atomic.AddInt64(&b.rep.Expected, int64(b.rep.perChannel[ch]))
+			}
+		}()
+	}
+	stop := b.progressLoop("publish", &published, total)
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / o.Rate)
+	for seq := int64(0); seq < total && ctx.Err() == nil; seq++ {
+		if d := time.Until(start.Add(time.Duration(seq) * interval)); d > 0 {
+			time.Sleep(d) // pacing the offered load, not waiting for an event
+		}
+		tokens <- seq
+	}
+	close(tokens)
+	wg.Wait()
+	b.rep.PublishSeconds = time.Since(start).Seconds()
+	stop()
+	b.rep.Published, b.rep.PublishErrors = published.Load(), errs.Load()
+
+	// Drain: wait until everything expected arrived or the drain time ends.
+	deadline := time.Now().Add(o.Drain)
+	for b.delivered.Load() < atomic.LoadInt64(&b.rep.Expected) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// collect merges the per-connection results.
+func (b *bench) collect(conns []*conn) {
+	var all []time.Duration
+	for _, c := range conns {
+		c.mu.Lock()
+		all = append(all, c.latencies...)
+		if c.closeCode != 0 {
+			b.rep.Closed[c.closeCode]++
+		}
+		c.mu.Unlock()
+	}
+	b.rep.Delivered = b.delivered.Load()
+	b.rep.Lost = max(0, b.rep.Expected-b.rep.Delivered)
+	if b.rep.PublishSeconds > 0 {
+		b.rep.DeliveryRate = float64(b.rep.Delivered) / b.rep.PublishSeconds
+	}
+	if len(all) > 0 {
+		slices.Sort(all)
+		pick := func(p float64) time.Duration { return all[int(float64(len(all)-1)*p)] }
+		b.rep.P50, b.rep.P90, b.rep.P99, b.rep.Max = pick(0.50), pick(0.90), pick(0.99), all[len(all)-1]
+	}
+}
+
+// sourceAddr spreads connections over loopback source addresses so that
+// more than one address's ephemeral ports are available.
+func sourceAddr(i int) *net.TCPAddr {
+	const perAddr = 20000
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i/perAddr))}
+}

@@ -1,0 +1,222 @@
+// Package node is Herald's core: per-app state (channels, connection
+// counts, signed-in users and their watchlists) and the one publish path:
+// a publish is serialized once, handed to the broker, and the broker's
+// delivery puts the same bytes into every local subscriber's queue.
+//
+// Concurrency: a Node is safe for concurrent use. Channel state lives in
+// each app's hub (sharded locks); users and watchlists are guarded by a
+// per-app mutex that is never held while calling into the hub.
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/herald-ws/herald/internal/apps"
+	"github.com/herald-ws/herald/internal/broker"
+	"github.com/herald-ws/herald/internal/hub"
+	"github.com/herald-ws/herald/internal/pusher"
+)
+
+// Conn is a connection as the node sees it: a hub subscriber that can
+// also be closed (terminate, shutdown).
+type Conn interface {
+	hub.Subscriber
+	// Close sends a pusher:error with code and closes the socket with it.
+	// It must not block.
+	Close(code int, message string)
+}
+
+// Node holds every app's state on this server.
+type Node struct {
+	apps   map[string]*App // by id; read-only after New
+	byKey  map[string]*App
+	broker broker.Broker
+	log    *slog.Logger
+}
+
+// App is one app's live state.
+type App struct {
+	*apps.App
+	Hub *hub.Hub
+
+	conns atomic.Int64
+
+	mu       sync.Mutex                   // guards users, watchers
+	users    map[string]map[Conn]struct{} // signed-in sockets by user id
+	watchers map[string]map[Conn]struct{} // sockets watching a user id
+}
+
+// New builds a node for the registry's apps on broker b.
+func New(reg *apps.Registry, b broker.Broker, log *slog.Logger) *Node {
+	n := &Node{apps: map[string]*App{}, byKey: map[string]*App{}, broker: b, log: log}
+	for _, a := range reg.All() {
+		st := &App{App: a, Hub: hub.New(), users: map[string]map[Conn]struct{}{}, watchers: map[string]map[Conn]struct{}{}}
+		n.apps[a.ID] = st
+		n.byKey[a.Key] = st
+	}
+	b.SetHandler(n.deliver)
+	return n
+}
+
+// AppByID returns the app with id, or nil.
+func (n *Node) AppByID(id string) *App { return n.apps[id] }
+
+// AppByKey returns the app with key, or nil.
+func (n *Node) AppByKey(key string) *App { return n.byKey[key] }
+
+// Apps returns every app's state.
+func (n *Node) Apps() []*App {
+	out := make([]*App, 0, len(n.apps))
+	for _, a := range n.apps {
+		out = append(out, a)
+	}
+	return out
+}
+
+// Connect counts a new socket, refusing it when the app is at its limit.
+func (a *App) Connect() error {
+	c := a.conns.Add(1)
+	if a.MaxConnections > 0 && c > int64(a.MaxConnections) {
+		a.conns.Add(-1)
+		return pusher.Fatalf(pusher.CodeOverQuota, "app %s is over its connection quota (%d)", a.ID, a.MaxConnections)
+	}
+	return nil
+}
+
+// Disconnect uncounts a socket counted by Connect.
+func (a *App) Disconnect() { a.conns.Add(-1) }
+
+// Connections is the number of open sockets of the app on this node.
+func (a *App) Connections() int64 { return a.conns.Load() }
+
+// Publish serializes an API event once per channel and publishes it.
+func (n *Node) Publish(ctx context.Context, a *App, channels []string, event, data, exclude string) error {
+	for _, ch := range channels {
+		frame := pusher.Event(ch, event, data)
+		info := pusher.ParseChannel(ch)
+		if err := n.broker.Publish(ctx, broker.Message{App: a.ID, Channel: ch, Frame: frame, Exclude: exclude, Cache: info.Cache}); err != nil {
+			return fmt.Errorf("publish to %s: %w", ch, err)
+		}
+	}
+	return nil
+}
+
+// PublishFrame publishes an already serialized frame (client events).
+func (n *Node) PublishFrame(ctx context.Context, a *App, channel string, frame []byte, exclude string) error {
+	return n.broker.Publish(ctx, broker.Message{App: a.ID, Channel: channel, Frame: frame, Exclude: exclude})
+}
+
+// deliver is the broker handler: the frame goes to local subscribers.
+func (n *Node) deliver(m broker.Message) {
+	a := n.apps[m.App]
+	if a == nil {
+		return
+	}
+	if m.Cache {
+		a.Hub.BroadcastCached(m.Channel, m.Frame, m.Exclude)
+		return
+	}
+	a.Hub.Broadcast(m.Channel, m.Frame, m.Exclude)
+}
+
+// SignIn records c as signed in as u. It returns the watched users that are
+// online now, and tells the watchers of u when c is u's first socket.
+func (a *App) SignIn(c Conn, u pusher.User) (onlineWatched []string) {
+	a.mu.Lock()
+	set := a.users[u.ID]
+	first := len(set) == 0
+	if set == nil {
+		set = map[Conn]struct{}{}
+		a.users[u.ID] = set
+	}
+	set[c] = struct{}{}
+	for _, w := range u.Watchlist {
+		ws := a.watchers[w]
+		if ws == nil {
+			ws = map[Conn]struct{}{}
+			a.watchers[w] = ws
+		}
+		ws[c] = struct{}{}
+		if len(a.users[w]) > 0 {
+			onlineWatched = append(onlineWatched, w)
+		}
+	}
+	var notify []Conn
+	if first {
+		notify = a.watchersOf(u.ID, c)
+	}
+	a.mu.Unlock()
+	if len(notify) > 0 {
+		frame := pusher.WatchlistEvents("online", []string{u.ID})
+		for _, w := range notify {
+			w.Send(frame)
+		}
+	}
+	return onlineWatched
+}
+
+// SignOut forgets c (signed in as u); when it was u's last socket, u's
+// watchers are told u went offline.
+func (a *App) SignOut(c Conn, u pusher.User) {
+	a.mu.Lock()
+	set := a.users[u.ID]
+	delete(set, c)
+	last := set != nil && len(set) == 0
+	if last {
+		delete(a.users, u.ID)
+	}
+	for _, w := range u.Watchlist {
+		if ws := a.watchers[w]; ws != nil {
+			delete(ws, c)
+			if len(ws) == 0 {
+				delete(a.watchers, w)
+			}
+		}
+	}
+	var notify []Conn
+	if last {
+		notify = a.watchersOf(u.ID, nil)
+	}
+	a.mu.Unlock()
+	if len(notify) > 0 {
+		frame := pusher.WatchlistEvents("offline", []string{u.ID})
+		for _, w := range notify {
+			w.Send(frame)
+		}
+	}
+}
+
+func (a *App) watchersOf(userID string, except Conn) []Conn {
+	var out []Conn
+	for w := range a.watchers[userID] {
+		if w != except {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// Terminate closes every socket signed in as userID and returns how many.
+func (a *App) Terminate(userID string) int {
+	a.mu.Lock()
+	conns := make([]Conn, 0, len(a.users[userID]))
+	for c := range a.users[userID] {
+		conns = append(conns, c)
+	}
+	a.mu.Unlock()
+	for _, c := range conns {
+		c.Close(pusher.CodeUnauthorized, "connection terminated by the application")
+	}
+	return len(conns)
+}
+
+// UserOnline reports whether userID has a signed-in socket.
+func (a *App) UserOnline(userID string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.users[userID]) > 0
+}

@@ -1,0 +1,171 @@
+// Package server is Herald's composition root: it builds the node, the
+// session manager, the WebSocket transport and the HTTP API from a
+// configuration, serves them on one listener, and runs the graceful
+// lifecycle (stop accepting, close sockets with 4200, wait, exit).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-ws/herald/internal/apps"
+	"github.com/herald-ws/herald/internal/broker/memory"
+	"github.com/herald-ws/herald/internal/config"
+	"github.com/herald-ws/herald/internal/httpapi"
+	"github.com/herald-ws/herald/internal/node"
+	"github.com/herald-ws/herald/internal/session"
+	"github.com/herald-ws/herald/internal/transport/ws"
+)
+
+// Server is one running Herald.
+type Server struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	node   *node.Node
+	mgr    *session.Manager
+	ws     *ws.Server
+	api    *httpapi.Handler
+	http   *http.Server
+	ln     net.Listener
+	prefix string
+
+	stopping atomic.Bool
+}
+
+// New builds a server from cfg; it does not listen yet.
+func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	reg, err := apps.NewRegistry(cfg.Apps)
+	if err != nil {
+		return nil, fmt.Errorf("apps: %w", err)
+	}
+	n := node.New(reg, memory.New(), log)
+	mgr := session.NewManager(n, log, sweepTick(cfg.Apps))
+	s := &Server{cfg: cfg, log: log, node: n, mgr: mgr, prefix: cfg.Server.Path}
+	s.ws = ws.New(mgr, s.prefix, log)
+	s.api = httpapi.New(n, s.prefix, log)
+	s.http = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// sweepTick is fine enough for the shortest configured timer.
+func sweepTick(list []*apps.App) time.Duration {
+	tick := 500 * time.Millisecond
+	for _, a := range list {
+		for _, d := range []time.Duration{a.PingInterval, a.PongTimeout, a.AuthorizedConnectionsTimeout} {
+			if d > 0 && d/4 < tick {
+				tick = max(d/4, 10*time.Millisecond)
+			}
+		}
+	}
+	return tick
+}
+
+// Listen binds the configured address.
+func (s *Server) Listen() error {
+	addr := net.JoinHostPort(s.cfg.Server.Host, strconv.Itoa(s.cfg.Server.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address (after Listen).
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Node is the server's core (for in-process tests).
+func (s *Server) Node() *node.Node { return s.node }
+
+// Serve runs until ctx is done, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	defer stopSweep()
+	go s.mgr.Run(sweepCtx)
+
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	s.log.Info("herald listening", "addr", s.ln.Addr().String(), "path", s.prefix, "apps", len(s.cfg.Apps))
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	return s.shutdown()
+}
+
+// shutdown stops accepting, closes every socket with 4200 so clients
+// reconnect at once, and waits up to the shutdown timeout.
+func (s *Server) shutdown() error {
+	s.stopping.Store(true)
+	s.log.Info("shutting down", "connections", s.mgr.Count())
+	timeout := s.cfg.Server.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	s.mgr.Shutdown()
+	err := s.http.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() { s.ws.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.Warn("shutdown timeout: some connections did not close", "connections", s.mgr.Count())
+	}
+	s.log.Info("stopped")
+	return err
+}
+
+// ServeHTTP routes: health, WebSocket upgrades, the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	switch {
+	case path == s.prefix+"/up" || path == "/up":
+		s.health(w)
+	case ws.IsUpgrade(r):
+		s.ws.ServeHTTP(w, r)
+	case strings.HasPrefix(path, s.prefix+"/apps/"):
+		s.api.ServeHTTP(w, r)
+	case strings.HasPrefix(path, s.prefix+"/app/"):
+		httpapi.WriteError(w, http.StatusUpgradeRequired, "this endpoint is a WebSocket: connect with a Pusher client")
+	default:
+		httpapi.WriteError(w, http.StatusNotFound, "path "+path+" not found")
+	}
+}
+
+func (s *Server) health(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	if s.stopping.Load() || !s.mgr.Accepting() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"health":"stopping"}` + "\n"))
+		return
+	}
+	_, _ = fmt.Fprintf(w, `{"health":"OK","connections":%d}`+"\n", s.mgr.Count())
+}
+
+// Shutdown closes every session with 4200 (for tests; Serve does the same
+// when its context ends).
+func (s *Server) Shutdown() { s.stopping.Store(true); s.mgr.Shutdown() }

@@ -1,0 +1,125 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herald-ws/herald/internal/config"
+	"github.com/herald-ws/herald/internal/pusher"
+	"github.com/herald-ws/herald/internal/server/servertest"
+)
+
+func start(t *testing.T, edit func(*config.Config)) *servertest.Server {
+	cfg := config.Default()
+	if edit != nil {
+		edit(cfg)
+	}
+	return servertest.Start(t, cfg)
+}
+
+func connect(t *testing.T, s *servertest.Server) (*servertest.Client, string) {
+	c := s.Dial(t, "/app/"+config.DefaultAppKey+"?protocol=7&client=go&version=1")
+	m := c.Expect("pusher:connection_established")
+	var id string
+	if _, err := fmt.Sscanf(m.DataString(), `{"socket_id":"%s`, &id); err != nil {
+		t.Fatalf("bad connection_established %s", m.Raw)
+	}
+	return c, strings.SplitN(id, `"`, 2)[0]
+}
+
+func TestPublishReachesSubscriber(t *testing.T) {
+	s := start(t, nil)
+	c, _ := connect(t, s)
+	c.Send(`{"event":"pusher:subscribe","data":{"channel":"orders"}}`)
+	c.Expect("pusher_internal:subscription_succeeded")
+	app := s.Node().AppByKey(config.DefaultAppKey)
+	if err := s.Node().Publish(context.Background(), app, []string{"orders"}, "orders.updated", `{"n":1}`, ""); err != nil {
+		t.Fatal(err)
+	}
+	m := c.Expect("orders.updated")
+	if m.Raw != `{"event":"orders.updated","channel":"orders","data":"{\"n\":1}"}` {
+		t.Fatalf("got %s", m.Raw)
+	}
+}
+
+func TestMalformedFrameKeepsConnection(t *testing.T) {
+	s := start(t, nil)
+	c, _ := connect(t, s)
+	c.Send(`not json`)
+	m := c.Expect("pusher:error")
+	if !strings.Contains(m.DataString(), `"code":4200`) {
+		t.Fatalf("got %s", m.Raw)
+	}
+	c.Send(`{"event":"pusher:ping","data":{}}`)
+	c.Expect("pusher:pong")
+}
+
+// A client that stops reading is cut off with 4100 and does not hold up
+// the others.
+func TestSlowClientIsCutOff(t *testing.T) {
+	s := start(t, nil)
+	slow, _ := connect(t, s)
+	fast, _ := connect(t, s)
+	for _, c := range []*servertest.Client{slow, fast} {
+		c.Send(`{"event":"pusher:subscribe","data":{"channel":"firehose"}}`)
+		c.Expect("pusher_internal:subscription_succeeded")
+	}
+	app := s.Node().AppByKey(config.DefaultAppKey)
+	payload := strings.Repeat("x", 8000)
+	// Publish in step with the fast reader: it never falls behind, while
+	// the slow one (never reading) passes its 8 MiB bound plus what the
+	// kernel buffers.
+	for i := range 4000 {
+		if err := s.Node().Publish(context.Background(), app, []string{"firehose"}, "e", payload, ""); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		fast.Expect("e")
+	}
+	if code := slow.ExpectClose(); code != pusher.CodeOverCapacity {
+		t.Fatalf("slow client closed with %d, want 4100", code)
+	}
+}
+
+func TestPongTimeout(t *testing.T) {
+	s := start(t, func(c *config.Config) {
+		c.Apps[0].PingInterval = 100 * time.Millisecond
+		c.Apps[0].PongTimeout = 100 * time.Millisecond
+	})
+	c, _ := connect(t, s)
+	c.Expect("pusher:ping")
+	if code := c.ExpectClose(); code != pusher.CodePongNotReceived {
+		t.Fatalf("closed with %d, want 4201", code)
+	}
+}
+
+func TestPongKeepsConnection(t *testing.T) {
+	s := start(t, func(c *config.Config) {
+		c.Apps[0].PingInterval = 100 * time.Millisecond
+		c.Apps[0].PongTimeout = 150 * time.Millisecond
+	})
+	c, _ := connect(t, s)
+	for range 3 {
+		c.Expect("pusher:ping")
+		c.Send(`{"event":"pusher:pong","data":{}}`)
+	}
+}
+
+func TestShutdownClosesWith4200(t *testing.T) {
+	cfg := config.Default()
+	cfg.Server.Host, cfg.Server.Port = "127.0.0.1", 0
+	s := servertest.Start(t, cfg)
+	c, _ := connect(t, s)
+	resp, err := http.Get("http://" + s.Addr + "/up")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/up: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	go s.Shutdown()
+	if code := c.ExpectClose(); code != pusher.CodeGeneric {
+		t.Fatalf("closed with %d, want 4200", code)
+	}
+}

@@ -1,0 +1,123 @@
+package session
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-ws/herald/internal/node"
+	"github.com/herald-ws/herald/internal/pusher"
+)
+
+// Manager creates sessions, tracks them, and runs their timers with one
+// sweep over all sessions instead of a timer per socket.
+//
+// Concurrency: safe for concurrent use; mu guards sessions.
+type Manager struct {
+	node  *node.Node
+	log   *slog.Logger
+	now   func() time.Time
+	tick  time.Duration
+	ready atomic.Bool
+
+	mu       sync.Mutex
+	sessions map[*Session]struct{}
+
+	slowClosed atomic.Int64
+}
+
+// NewManager returns a manager for n's apps. tick is the sweep period
+// (default 250 ms).
+func NewManager(n *node.Node, log *slog.Logger, tick time.Duration) *Manager {
+	if tick <= 0 {
+		tick = 250 * time.Millisecond
+	}
+	m := &Manager{node: n, log: log, now: time.Now, tick: tick, sessions: map[*Session]struct{}{}}
+	m.ready.Store(true)
+	return m
+}
+
+// Node is the node sessions publish to.
+func (m *Manager) Node() *node.Node { return m.node }
+
+// Open counts a new socket on app a and returns its session with the
+// connection_established frame already queued. The error is a closing
+// *pusher.Error (4004) when the app is at its connection limit.
+func (m *Manager) Open(a *node.App, t Transport) (*Session, error) {
+	if !m.ready.Load() {
+		return nil, pusher.Fatalf(pusher.CodeGeneric, "server is shutting down")
+	}
+	if err := a.Connect(); err != nil {
+		return nil, err
+	}
+	now := m.now()
+	s := &Session{mgr: m, app: a, id: pusher.NewSocketID(), t: t, created: now}
+	s.log = m.log.With("app", a.ID, "socket_id", s.id)
+	s.lastSeen.Store(now.UnixNano())
+	m.mu.Lock()
+	m.sessions[s] = struct{}{}
+	m.mu.Unlock()
+	s.queue = append(s.queue, pusher.ConnectionEstablished(s.id, int(a.ActivityTimeout/time.Second)))
+	return s, nil
+}
+
+func (m *Manager) forget(s *Session) {
+	m.mu.Lock()
+	delete(m.sessions, s)
+	m.mu.Unlock()
+}
+
+// Count is the number of open sessions.
+func (m *Manager) Count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sessions)
+}
+
+// SlowClosed is how many sessions were cut off for falling behind.
+func (m *Manager) SlowClosed() int64 { return m.slowClosed.Load() }
+
+// Run sweeps the sessions' timers until ctx is done.
+func (m *Manager) Run(ctx context.Context) {
+	t := time.NewTicker(m.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.sweep()
+		}
+	}
+}
+
+func (m *Manager) sweep() {
+	now := m.now()
+	for _, s := range m.snapshot() {
+		s.sweep(now)
+	}
+}
+
+func (m *Manager) snapshot() []*Session {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Session, 0, len(m.sessions))
+	for s := range m.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Shutdown refuses new sessions and closes every open one with code 4200
+// (clients reconnect at once, to another instance or this one restarted).
+func (m *Manager) Shutdown() {
+	m.ready.Store(false)
+	for _, s := range m.snapshot() {
+		s.Close(pusher.CodeGeneric, "server shutting down")
+	}
+}
+
+// Accepting reports whether new sessions are accepted.
+func (m *Manager) Accepting() bool { return m.ready.Load() }

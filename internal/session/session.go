@@ -1,0 +1,260 @@
+// Package session is one Pusher connection, whatever carries it: the
+// protocol state machine (subscribe, auth, presence, client events,
+// sign-in, ping, timeouts), its bounded outbound queue and its close codes.
+//
+// A transport owns the socket. It feeds each inbound message to Handle
+// (one at a time), writes what Drain returns when Wake is called, and calls
+// Closed once when the socket is gone. Sessions never block on a socket:
+// Send only enqueues, and a session whose queue overflows is cut off (4100).
+package session
+
+import (
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-ws/herald/internal/node"
+	"github.com/herald-ws/herald/internal/pusher"
+	"github.com/herald-ws/herald/internal/signature"
+)
+
+// Transport is what a session needs from the connection carrying it.
+// Both methods must not block: they are called with hub locks held.
+type Transport interface {
+	// Wake tells the transport that Drain has frames (or a close) for it.
+	Wake()
+}
+
+// Outbound queue bounds: past either, the client is too far behind.
+const (
+	maxQueuedFrames = 4096
+	maxQueuedBytes  = 8 << 20
+)
+
+// Session is one connection's protocol state.
+//
+// Concurrency: Handle is called by one goroutine at a time (the transport's
+// reader). Send, Close and the sweep run on any goroutine. qmu guards the
+// outbound queue; mu guards subs, user and closed; neither is held while
+// calling into the hub, except that the hub calls Send (which takes only
+// qmu) under its own locks. Lock order: mu before hub shard locks before qmu.
+type Session struct {
+	mgr *Manager
+	app *node.App
+	id  string
+	t   Transport
+	log *slog.Logger
+
+	created    time.Time
+	lastSeen   atomic.Int64 // unix nanos of the last inbound message
+	pingedAt   atomic.Int64 // unix nanos of an unanswered server ping, or 0
+	authorized atomic.Bool  // signed in or subscribed to an authorized channel
+
+	qmu         sync.Mutex
+	queue       [][]byte
+	queuedBytes int
+	closing     bool
+	closeCode   int
+	closeReason string
+
+	mu     sync.Mutex
+	subs   map[string]string // channel → presence user id ("" elsewhere)
+	user   *pusher.User
+	closed bool
+
+	// Client-event rate window; touched only by Handle.
+	ceSecond int64
+	ceCount  int
+}
+
+// SocketID implements hub.Subscriber.
+func (s *Session) SocketID() string { return s.id }
+
+// App is the session's app.
+func (s *Session) App() *node.App { return s.app }
+
+// Send implements hub.Subscriber: it enqueues frame without blocking. A
+// session whose queue is over its bounds drops the backlog and is closed
+// with 4100.
+func (s *Session) Send(frame []byte) {
+	s.qmu.Lock()
+	if s.closing {
+		s.qmu.Unlock()
+		return
+	}
+	if len(s.queue) >= maxQueuedFrames || s.queuedBytes+len(frame) > maxQueuedBytes {
+		s.queue = append(s.queue[:0], pusher.ErrorFrame(pusher.CodeOverCapacity, "client too slow: outbound queue full"))
+		s.queuedBytes = 0
+		s.closing, s.closeCode, s.closeReason = true, pusher.CodeOverCapacity, "client too slow: outbound queue full"
+		s.qmu.Unlock()
+		s.mgr.slowClosed.Add(1)
+		s.log.Warn("closing slow client: outbound queue full", "code", pusher.CodeOverCapacity)
+		s.t.Wake()
+		return
+	}
+	s.queue = append(s.queue, frame)
+	s.queuedBytes += len(frame)
+	s.qmu.Unlock()
+	s.t.Wake()
+}
+
+// Close queues a pusher:error with code and message and then a close with
+// code; the transport flushes what is queued before closing. Code 1000 or
+// CodeMessageTooBig send no pusher:error.
+func (s *Session) Close(code int, message string) {
+	s.qmu.Lock()
+	if s.closing {
+		s.qmu.Unlock()
+		return
+	}
+	if code >= 4000 {
+		frame := pusher.ErrorFrame(code, message)
+		s.queue = append(s.queue, frame)
+		s.queuedBytes += len(frame)
+	}
+	s.closing, s.closeCode, s.closeReason = true, code, message
+	s.qmu.Unlock()
+	s.log.Debug("closing connection", "code", code, "reason", message)
+	s.t.Wake()
+}
+
+// Drain moves the queued frames into dst (reusing its backing array) and
+// reports whether the session must be closed after they are written.
+func (s *Session) Drain(dst [][]byte) (frames [][]byte, closing bool, code int, reason string) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	dst = append(dst[:0], s.queue...)
+	clear(s.queue)
+	if cap(s.queue) > 64 {
+		s.queue = nil // let an idle connection shrink back
+	} else {
+		s.queue = s.queue[:0]
+	}
+	s.queuedBytes = 0
+	return dst, s.closing, s.closeCode, s.closeReason
+}
+
+// Closed is called once by the transport when the socket is gone: the
+// session leaves its channels, signs out and is forgotten.
+func (s *Session) Closed() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	subs := s.subs
+	s.subs = nil
+	user := s.user
+	s.mu.Unlock()
+
+	s.qmu.Lock()
+	s.closing = true
+	s.queue = nil
+	s.qmu.Unlock()
+
+	for ch, uid := range subs {
+		s.app.Hub.Unsubscribe(ch, s, uid)
+	}
+	if user != nil {
+		s.app.SignOut(s, *user)
+	}
+	s.app.Disconnect()
+	s.mgr.forget(s)
+}
+
+// Handle processes one inbound message.
+func (s *Session) Handle(msg []byte) {
+	s.touch()
+	f, err := pusher.DecodeFrame(msg)
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	switch f.Event {
+	case "pusher:ping":
+		s.Send(pusher.PongFrame)
+	case "pusher:pong":
+		// touch already cleared the pending ping
+	case "pusher:subscribe":
+		s.fail(s.subscribe(f))
+	case "pusher:unsubscribe":
+		s.fail(s.unsubscribe(f))
+	case "pusher:signin":
+		s.fail(s.signin(f))
+	default:
+		if strings.HasPrefix(f.Event, pusher.PrefixClientEvent) {
+			s.fail(s.clientEvent(f))
+			return
+		}
+		if strings.HasPrefix(f.Event, "pusher:") {
+			// A newer client's protocol event: ignore it, as Pusher does.
+			s.log.Debug("ignoring unknown protocol event", "event", f.Event)
+			return
+		}
+		s.fail(pusher.Errorf(pusher.CodeGeneric, "unsupported event %q: clients may send pusher:* protocol events and client-* events on private and presence channels", truncate(f.Event)))
+	}
+}
+
+// fail reports err to the client: a pusher:error, and a close when the
+// error demands one. nil is a no-op.
+func (s *Session) fail(err error) {
+	if err == nil {
+		return
+	}
+	pe, ok := err.(*pusher.Error)
+	if !ok {
+		pe = pusher.Errorf(pusher.CodeGeneric, "%s", err.Error())
+	}
+	if pe.Close {
+		s.Close(pe.Code, pe.Message)
+		return
+	}
+	s.Send(pusher.ErrorFrame(pe.Code, pe.Message))
+}
+
+func (s *Session) touch() {
+	s.lastSeen.Store(s.mgr.now().UnixNano())
+	s.pingedAt.Store(0)
+}
+
+// sweep runs the heartbeat and authorization timers; now is the sweep time.
+func (s *Session) sweep(now time.Time) {
+	a := s.app
+	if a.AuthorizedConnectionsTimeout > 0 && !s.authorized.Load() && now.Sub(s.created) > a.AuthorizedConnectionsTimeout {
+		s.Close(pusher.CodeUnauthorized, "connection not authorized within the timeout: sign in or subscribe to a private or presence channel")
+		return
+	}
+	if p := s.pingedAt.Load(); p != 0 {
+		if now.Sub(time.Unix(0, p)) > a.PongTimeout {
+			s.Close(pusher.CodePongNotReceived, "pong not received in time")
+		}
+		return
+	}
+	if now.Sub(time.Unix(0, s.lastSeen.Load())) > a.PingInterval {
+		s.pingedAt.Store(now.UnixNano())
+		s.Send(pusher.PingFrame)
+	}
+}
+
+func (s *Session) verifyChannel(channel, channelData, auth string) error {
+	if auth == "" {
+		return pusher.Errorf(pusher.CodeUnauthorized, "subscription to %s refused: missing auth", channel)
+	}
+	if err := signature.VerifyChannelAuth(s.app.Key, s.app.Secret, s.id, channel, channelData, auth); err != nil {
+		return pusher.Errorf(pusher.CodeUnauthorized, "subscription to %s refused: %s", channel, err.Error())
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// Log is the session's logger (with app and socket_id).
+func (s *Session) Log() *slog.Logger { return s.log }

@@ -1,0 +1,123 @@
+// Package ws carries Pusher sessions over WebSocket (RFC 6455, via
+// github.com/gobwas/ws). It is the only server code that touches the
+// WebSocket library.
+//
+// Each connection has a reader goroutine (readPump: frames in, control
+// frames answered, messages handed to the session) and a writer goroutine
+// (writePump: drains the session's queue into one buffered write and
+// flush). Both are started through the Server's tracked helper so Shutdown
+// can wait for them. The session is the only shared state, and it guards
+// itself.
+package ws
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/herald-ws/herald/internal/node"
+	"github.com/herald-ws/herald/internal/pusher"
+	"github.com/herald-ws/herald/internal/session"
+)
+
+// Server upgrades HTTP requests to Pusher WebSocket sessions.
+type Server struct {
+	mgr    *session.Manager
+	prefix string // path prefix before /app/{key}, "" or "/x"
+	log    *slog.Logger
+
+	WriteTimeout time.Duration // per flush (default 10 s)
+	wg           sync.WaitGroup
+}
+
+// New returns a WebSocket server for mgr's node; prefix is the configured
+// server path.
+func New(mgr *session.Manager, prefix string, log *slog.Logger) *Server {
+	return &Server{mgr: mgr, prefix: prefix, log: log, WriteTimeout: 10 * time.Second}
+}
+
+// go runs f as a tracked connection goroutine.
+func (s *Server) goTracked(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// Wait blocks until every connection goroutine has ended.
+func (s *Server) Wait() { s.wg.Wait() }
+
+// IsUpgrade reports whether r asks for a WebSocket.
+func IsUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// ServeHTTP handles a WebSocket request to any path: /app/{key} gets a
+// session; anything else is upgraded and closed with 4005 so the client
+// learns why.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	conn, _, _, err := ws.UpgradeHTTP(r, w)
+	if err != nil {
+		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	c := newConn(s, conn)
+	a, perr := s.admit(r)
+	if perr != nil {
+		s.log.Info("connection refused", "remote", r.RemoteAddr, "path", r.URL.Path, "code", perr.Code, "reason", perr.Message)
+		c.rejectNow(perr)
+		return
+	}
+	sess, err := s.mgr.Open(a, c)
+	if err != nil {
+		var pe *pusher.Error
+		if !errors.As(err, &pe) {
+			pe = pusher.Fatalf(pusher.CodeGeneric, "%s", err.Error())
+		}
+		s.log.Info("connection refused", "app", a.ID, "remote", r.RemoteAddr, "code", pe.Code, "reason", pe.Message)
+		c.rejectNow(pe)
+		return
+	}
+	c.sess = sess
+	s.goTracked(c.writePump)
+	s.goTracked(c.readPump)
+	c.wake()
+}
+
+// admit checks the path, app, protocol version and origin.
+func (s *Server) admit(r *http.Request) (*node.App, *pusher.Error) {
+	path := strings.TrimPrefix(r.URL.Path, s.prefix)
+	key, ok := strings.CutPrefix(path, "/app/")
+	if !ok || key == "" || strings.Contains(key, "/") || (s.prefix != "" && !strings.HasPrefix(r.URL.Path, s.prefix)) {
+		return nil, pusher.Fatalf(pusher.CodePathNotFound, "path %s not found: connect to %s/app/{key}", r.URL.Path, s.prefix)
+	}
+	a := s.mgr.Node().AppByKey(key)
+	if a == nil {
+		return nil, pusher.Fatalf(pusher.CodeAppNotFound, "app key %s does not exist", key)
+	}
+	if !a.Enabled {
+		return nil, pusher.Fatalf(pusher.CodeAppDisabled, "app %s is disabled", a.ID)
+	}
+	q := r.URL.Query()
+	if !q.Has("protocol") {
+		return nil, pusher.Fatalf(pusher.CodeNoProtocol, "no protocol version given: add ?protocol=7")
+	}
+	v, err := strconv.Atoi(q.Get("protocol"))
+	if err != nil {
+		return nil, pusher.Fatalf(pusher.CodeInvalidVersion, "invalid protocol version %q", q.Get("protocol"))
+	}
+	if v < 5 || v > 7 {
+		return nil, pusher.Fatalf(pusher.CodeUnsupportedProtocol, "unsupported protocol version %d (supported: 5 to 7)", v)
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && !a.OriginAllowed(origin) {
+		return nil, pusher.Fatalf(pusher.CodeUnauthorized, "origin %s is not allowed", origin)
+	}
+	return a, nil
+}
