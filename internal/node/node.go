@@ -41,7 +41,7 @@ type Node struct {
 // App is one app's live state.
 type App struct {
 	*apps.App
-	Hub *hub.Hub
+	Hub Channels // channel and presence state (local hub on a single node)
 
 	conns atomic.Int64
 
