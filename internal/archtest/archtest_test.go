@@ -26,6 +26,7 @@ var layers = map[string]int{
 	"internal/httpapi":           3,
 	"internal/transport/ws":      4,
 	"internal/probe":             4,
+	"internal/doctor":            4,
 	"internal/loadgen":           5,
 	"internal/server":            5,
 	"internal/server/servertest": 6,

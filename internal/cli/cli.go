@@ -25,6 +25,7 @@ const usage = `Herald — a Pusher-protocol broadcasting server for Laravel and 
 
 Usage:
   herald [serve] [flags]   run the server (the default command)
+  herald doctor            check a Laravel .env for broadcasting mistakes
   herald ping URL …        check a deployment end to end
   herald publish …         publish an event through the HTTP API
   herald keygen            generate an app id, key and secret
@@ -44,6 +45,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		return serve(args, stdout, stderr)
+	case "doctor":
+		return runDoctor(args, stdout, stderr)
 	case "ping":
 		return ping(args, stdout, stderr)
 	case "publish":

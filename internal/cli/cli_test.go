@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -107,5 +109,35 @@ func TestBenchShortRun(t *testing.T) {
 	}
 	if r.P50 <= 0 || r.P99 < r.P50 || r.Rate <= 0 {
 		t.Fatalf("implausible figures %+v", r)
+	}
+}
+
+func TestDoctorExitCodes(t *testing.T) {
+	code, out, _ := run("doctor", "--env", "../doctor/testdata/seed.env")
+	if code != 1 || !strings.Contains(out, "BROADCAST_CONNECTION is defined 2 times") || !strings.Contains(out, "2 errors, 1 warning") {
+		t.Fatalf("seed: exit %d\n%s", code, out)
+	}
+	code, out, _ = run("doctor", "--env", "../doctor/testdata/clean.env")
+	if code != 0 || strings.TrimSpace(out) != "No problems found" {
+		t.Fatalf("clean: exit %d %q", code, out)
+	}
+	code, out, _ = run("doctor", "--env", "../doctor/testdata/seed.env", "--json")
+	var rep struct {
+		OK       bool
+		Findings []struct {
+			Severity, Check string
+			Line            int
+		}
+	}
+	if code != 1 || json.Unmarshal([]byte(out), &rep) != nil || rep.OK || len(rep.Findings) != 3 {
+		t.Fatalf("json: exit %d %s", code, out)
+	}
+	cfg := filepath.Join(t.TempDir(), "herald.yaml")
+	_ = os.WriteFile(cfg, []byte("apps:\n  - id: \"731942\"\n    key: f3a9c1e7b5d2a8c4e6f0\n    secret: 9b7d5f3a1c8e6b4d2f0a7c5e3b1d9f8a\n"), 0o600)
+	if code, out, _ := run("doctor", "--env", "../doctor/testdata/clean.env", "--config", cfg); code != 0 {
+		t.Fatalf("matching config: exit %d %s", code, out)
+	}
+	if code, _, errOut := run("doctor", "--env", "does-not-exist.env"); code != 1 || !strings.Contains(errOut, "does-not-exist.env") {
+		t.Fatalf("missing file: exit %d %q", code, errOut)
 	}
 }

@@ -1,0 +1,156 @@
+package doctor
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/herald-ws/herald/internal/config"
+	"github.com/herald-ws/herald/internal/envfile"
+)
+
+// base is a clean local .env; cases edit it.
+const base = `APP_ENV=local
+APP_URL=http://localhost
+QUEUE_CONNECTION=sync
+BROADCAST_CONNECTION=reverb
+REVERB_APP_ID=731942
+REVERB_APP_KEY=f3a9c1e7b5d2a8c4e6f0
+REVERB_APP_SECRET=9b7d5f3a1c8e6b4d2f0a7c5e3b1d9f8a
+REVERB_HOST=localhost
+REVERB_PORT=8080
+REVERB_SCHEME=http
+REVERB_SERVER_PORT=8080
+VITE_REVERB_APP_KEY="${REVERB_APP_KEY}"
+VITE_REVERB_HOST="${REVERB_HOST}"
+VITE_REVERB_PORT="${REVERB_PORT}"
+VITE_REVERB_SCHEME="${REVERB_SCHEME}"
+`
+
+// edit replaces KEY=… lines (or appends), "-KEY" deletes.
+func edit(env string, changes ...string) string {
+	lines := strings.Split(strings.TrimSuffix(env, "\n"), "\n")
+	for _, ch := range changes {
+		if k, ok := strings.CutPrefix(ch, "-"); ok {
+			for i, l := range lines {
+				if strings.HasPrefix(l, k+"=") {
+					lines = append(lines[:i], lines[i+1:]...)
+					break
+				}
+			}
+			continue
+		}
+		k, _, _ := strings.Cut(ch, "=")
+		replaced := false
+		for i, l := range lines {
+			if strings.HasPrefix(l, k+"=") {
+				lines[i], replaced = ch, true
+				break
+			}
+		}
+		if !replaced {
+			lines = append(lines, ch)
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+func check(t *testing.T, env string, cfg *config.Config, url string) *Report {
+	t.Helper()
+	f, err := envfile.Parse(".env", strings.NewReader(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Check(Options{Env: f, Config: cfg, AppURL: url})
+}
+
+// summary is "severity check line" per finding, sorted.
+func summary(r *Report) []string {
+	var out []string
+	for _, f := range r.Findings {
+		out = append(out, fmt.Sprintf("%s %s %d", f.Severity, f.Check, f.Line))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestCleanHasNoFindings(t *testing.T) {
+	if r := check(t, base, nil, ""); len(r.Findings) != 0 || !r.OK || r.Verdict != "no problems found" {
+		t.Fatalf("findings %v verdict %q", summary(r), r.Verdict)
+	}
+}
+
+func TestSeedCase(t *testing.T) {
+	f, err := envfile.ParseFile("testdata/seed.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Check(Options{Env: f})
+	got := summary(r)
+	want := []string{"error duplicate-key 85", "error localhost 89", "warning broadcast-driver 98"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("seed findings %v, want %v", got, want)
+	}
+	dup := r.Findings[0]
+	if dup.Check != "duplicate-key" || len(dup.Lines) != 2 || !strings.HasPrefix(dup.Lines[0], "40: BROADCAST_CONNECTION=redis") ||
+		!strings.HasPrefix(dup.Lines[1], "85: BROADCAST_CONNECTION=reverb") {
+		t.Fatalf("duplicate finding %+v", dup)
+	}
+	if r.OK || !strings.HasPrefix(r.Verdict, "2 errors, 1 warning") {
+		t.Fatalf("verdict %q ok=%v", r.Verdict, r.OK)
+	}
+}
+
+func TestEachFinding(t *testing.T) {
+	cfg := config.Default()
+	cfg.Apps[0].ID, cfg.Apps[0].Key, cfg.Apps[0].Secret = "731942", "f3a9c1e7b5d2a8c4e6f0", "other-secret-value-123456"
+	cases := []struct {
+		name string
+		env  string
+		cfg  *config.Config
+		url  string
+		want []string
+	}{
+		{"duplicate non-broadcast key", edit(base, "APP_ENV=local"+"\nAPP_ENV=local"), nil, "", []string{"warning duplicate-key 2"}},
+		{"driver without connection", edit(base, "-BROADCAST_CONNECTION", "BROADCAST_DRIVER=pusher"), nil, "", []string{"error broadcast-driver 15"}},
+		{"connection missing", edit(base, "-BROADCAST_CONNECTION"), nil, "", []string{"error broadcast-connection 0"}},
+		{"connection null", edit(base, "BROADCAST_CONNECTION=null"), nil, "", []string{"error broadcast-connection 4"}},
+		{"connection log", edit(base, "BROADCAST_CONNECTION=log"), nil, "", []string{"error broadcast-connection 4"}},
+		{"empty key", edit(base, "REVERB_APP_KEY=", "VITE_REVERB_APP_KEY="), nil, "", []string{"error credentials 6"}},
+		{"short secret", edit(base, "REVERB_APP_SECRET=abc123"), nil, "", []string{"warning credentials 7"}},
+		{"example secret", edit(base, "REVERB_APP_SECRET=app-secret"), nil, "", []string{"error credentials 7"}},
+		{"vite missing", edit(base, "-VITE_REVERB_HOST"), nil, "", []string{"error vite 0"}},
+		{"vite literal differs", edit(base, "VITE_REVERB_PORT=6001"), nil, "", []string{"error vite 14"}},
+		{"vite pusher missing", edit(base, "BROADCAST_CONNECTION=pusher", "PUSHER_APP_KEY=f3a9c1e7b5d2a8c4e6f0", "PUSHER_APP_SECRET=9b7d5f3a1c8e6b4d2f0a7c5e3b1d9f8a", "PUSHER_HOST=localhost"), nil, "",
+			[]string{"error vite 0", "error vite 0"}},
+		{"https on 8080", edit(base, "REVERB_SCHEME=https"), nil, "", []string{"warning tls-port 9"}},
+		{"port mismatch", edit(base, "REVERB_PORT=6001"), nil, "", []string{"warning port-mismatch 9"}},
+		{"localhost in production", edit(base, "APP_ENV=production", "QUEUE_CONNECTION=redis", "REVERB_ALLOWED_ORIGINS=app.example.com"), nil, "",
+			[]string{"error localhost 8", "info queue 3"}},
+		{"localhost with public url flag", base, nil, "https://app.example.com", []string{"error localhost 8"}},
+		{"mixed content", edit(base, "REVERB_HOST=ws.example.com", "APP_URL=https://app.example.com"), nil, "", []string{"error mixed-content 10"}},
+		{"queue needs worker", edit(base, "QUEUE_CONNECTION=database"), nil, "", []string{"info queue 3"}},
+		{"sync in production", edit(base, "APP_ENV=production", "APP_URL=http://localhost", "REVERB_HOST=ws.example.com", "REVERB_ALLOWED_ORIGINS=app.example.com"), nil, "",
+			[]string{"warning queue 3"}},
+		{"open origins in production", edit(base, "APP_ENV=production", "QUEUE_CONNECTION=redis", "REVERB_HOST=ws.example.com", "APP_URL=http://localhost"), nil, "",
+			[]string{"info queue 3", "warning origins 0"}},
+		{"secret differs from herald config", base, cfg, "", []string{"error config-mismatch 7"}},
+		{"app id unknown to herald", edit(base, "REVERB_APP_ID=999"), cfg, "", []string{"error config-mismatch 5"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := check(t, c.env, c.cfg, c.url)
+			got := summary(r)
+			sort.Strings(c.want)
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Fatalf("findings %v, want %v", got, c.want)
+			}
+			for _, f := range r.Findings {
+				if f.Title == "" || f.Why == "" || f.Fix == "" {
+					t.Fatalf("incomplete finding %+v", f)
+				}
+			}
+		})
+	}
+}
