@@ -116,3 +116,20 @@ func TestPingEventNeverReceived(t *testing.T) {
 		t.Fatalf("got %+v", st)
 	}
 }
+
+func TestPingTLSAgainstPlainServer(t *testing.T) {
+	s := servertest.Start(t, config.Default())
+	st := failedStep(t, probe.Run(context.Background(), opts("wss://"+s.Addr)))
+	if st.Name != "connect" || !strings.Contains(st.Cause, "TLS: wss:// against a server that does not speak TLS") {
+		t.Fatalf("got %+v", st)
+	}
+}
+
+func TestPingUntrustedCertificate(t *testing.T) {
+	hs := httptest.NewTLSServer(http.NotFoundHandler())
+	defer hs.Close()
+	st := failedStep(t, probe.Run(context.Background(), opts("wss://"+strings.TrimPrefix(hs.URL, "https://"))))
+	if st.Name != "connect" || !strings.Contains(st.Cause, "certificate") {
+		t.Fatalf("got %+v", st)
+	}
+}
