@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/gobwas/ws v1.5.0
 	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/sys v0.50.0
 )
 
 require (

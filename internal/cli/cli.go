@@ -80,6 +80,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	appSecret := fs.String("app-secret", "", "first app's secret (REVERB_APP_SECRET)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "", "text or json")
+	transport := fs.String("transport", "", "epoll (event-driven, default on Linux) or goroutine")
 	if err := fs.Parse(args); err != nil {
 		return exitForParse(err)
 	}
@@ -105,6 +106,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			o.LogLevel = logLevel
 		case "log-format":
 			o.LogFormat = logFormat
+		case "transport":
+			o.Transport = transport
 		}
 	})
 	cfg, err := config.Load(config.Options{File: *file, EnvFile: *envFile, Environ: os.Environ(), Flags: o})

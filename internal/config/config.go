@@ -42,6 +42,9 @@ type Server struct {
 	Port            int
 	Path            string // "" or "/prefix", no trailing slash
 	ShutdownTimeout time.Duration
+	// Transport is "epoll" (event-driven, the default on Linux) or
+	// "goroutine" (a reader and a writer goroutine per socket).
+	Transport string
 }
 
 // Log configures logging.
@@ -60,6 +63,7 @@ type Overrides struct {
 	AppSecret *string
 	LogLevel  *string
 	LogFormat *string
+	Transport *string
 }
 
 // Options say where Load reads from.
@@ -117,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if p := c.Server.Path; p != "" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")) {
 		bad("server.path", "must start with / and not end with / (got %q)", p)
+	}
+	if c.Server.Transport != "" && !oneOf(c.Server.Transport, "epoll", "goroutine") {
+		bad("server.transport", "must be one of epoll, goroutine (got %q)", c.Server.Transport)
 	}
 	if c.Server.ShutdownTimeout <= 0 {
 		bad("server.shutdown_timeout", "must be positive (got %s)", c.Server.ShutdownTimeout)

@@ -119,8 +119,10 @@ func (r *fileReader) serverField(key string, k, v *yaml.Node) {
 		r.str(v, p, &s.Path)
 	case "shutdown_timeout":
 		r.duration(v, p, &s.ShutdownTimeout)
+	case "transport":
+		r.str(v, p, &s.Transport)
 	default:
-		r.errorf(k, p, "unknown key (expected host, port, path or shutdown_timeout)")
+		r.errorf(k, p, "unknown key (expected host, port, path, shutdown_timeout or transport)")
 	}
 }
 

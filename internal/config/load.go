@@ -134,6 +134,7 @@ func mergeFlags(ov *overrides, f Overrides) {
 	str("app.secret", "app-secret", f.AppSecret)
 	str("log.level", "log-level", f.LogLevel)
 	str("log.format", "log-format", f.LogFormat)
+	str("server.transport", "transport", f.Transport)
 }
 
 // apply sets the overrides on cfg. App settings go to the first app; when
@@ -189,6 +190,8 @@ func set(cfg *Config, a *apps.App, path, v string) error {
 		cfg.Server.Port = n
 	case "server.path":
 		cfg.Server.Path = v
+	case "server.transport":
+		cfg.Server.Transport = v
 	case "log.level":
 		cfg.Log.Level = v
 	case "log.format":

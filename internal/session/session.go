@@ -136,6 +136,14 @@ func (s *Session) Drain(dst [][]byte) (frames [][]byte, closing bool, code int, 
 	return dst, s.closing, s.closeCode, s.closeReason
 }
 
+// Pending reports whether Drain has anything to hand out: frames, or a
+// close to perform.
+func (s *Session) Pending() bool {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return len(s.queue) > 0 || s.closing
+}
+
 // Closed is called once by the transport when the socket is gone: the
 // session leaves its channels, signs out and is forgotten.
 func (s *Session) Closed() {

@@ -34,12 +34,35 @@ type Server struct {
 
 	WriteTimeout time.Duration // per flush (default 10 s)
 	wg           sync.WaitGroup
+
+	// Event-driven mode (epoll): idle sockets hold no goroutine or buffer.
+	poller *poller
+	pool   *pool
 }
 
+// Transport kinds.
+const (
+	TransportEpoll     = "epoll"     // event-driven; Linux only
+	TransportGoroutine = "goroutine" // a reader and a writer goroutine per socket
+)
+
 // New returns a WebSocket server for mgr's node; prefix is the configured
-// server path.
-func New(mgr *session.Manager, prefix string, log *slog.Logger) *Server {
-	return &Server{mgr: mgr, prefix: prefix, log: log, WriteTimeout: 10 * time.Second}
+// server path; kind is TransportEpoll or TransportGoroutine ("" picks epoll
+// where available).
+func New(mgr *session.Manager, prefix, kind string, log *slog.Logger) (*Server, error) {
+	s := &Server{mgr: mgr, prefix: prefix, log: log, WriteTimeout: 10 * time.Second}
+	if kind == "" && pollerSupported {
+		kind = TransportEpoll
+	}
+	if kind == TransportEpoll {
+		s.pool = newPool(0)
+		p, err := newPoller(s.pool)
+		if err != nil {
+			return nil, err
+		}
+		s.poller = p
+	}
+	return s, nil
 }
 
 // go runs f as a tracked connection goroutine.
@@ -74,6 +97,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("connection refused", "remote", r.RemoteAddr, "path", r.URL.Path, "code", perr.Code, "reason", perr.Message)
 		c.rejectNow(perr)
 		return
+	}
+	if s.poller != nil {
+		if ec, ok := newEconn(s, conn); ok {
+			s.serveEvented(ec, a, r)
+			return
+		}
 	}
 	sess, err := s.mgr.Open(a, c)
 	if err != nil {
@@ -120,4 +149,26 @@ func (s *Server) admit(r *http.Request) (*node.App, *pusher.Error) {
 		return nil, pusher.Fatalf(pusher.CodeUnauthorized, "origin %s is not allowed", origin)
 	}
 	return a, nil
+}
+
+// serveEvented hands an admitted socket to the poller.
+func (s *Server) serveEvented(c *econn, a *node.App, r *http.Request) {
+	sess, err := s.mgr.Open(a, c)
+	if err != nil {
+		var pe *pusher.Error
+		if !errors.As(err, &pe) {
+			pe = pusher.Fatalf(pusher.CodeGeneric, "%s", err.Error())
+		}
+		s.log.Info("connection refused", "app", a.ID, "remote", r.RemoteAddr, "code", pe.Code, "reason", pe.Message)
+		newConn(s, c.nc).rejectNow(pe)
+		return
+	}
+	c.sess = sess
+	s.wg.Add(1) // Done in finish
+	if err := s.poller.add(c); err != nil {
+		s.log.Error("epoll registration failed", "err", err)
+		c.finish()
+		return
+	}
+	c.Wake() // connection_established
 }

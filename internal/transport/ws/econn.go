@@ -1,0 +1,291 @@
+package ws
+
+import (
+	"bufio"
+	"encoding/binary"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/herald-ws/herald/internal/pusher"
+	"github.com/herald-ws/herald/internal/session"
+)
+
+// readTimeout bounds how long a worker waits for the rest of a frame whose
+// first bytes arrived (a client dribbling a frame is cut off after it).
+const readTimeout = 10 * time.Second
+
+// econn is an event-driven connection: while idle it holds no goroutine
+// and no buffers, only its session and this struct. The poller reports it
+// readable and a pool worker reads what arrived with a pooled reader; a
+// Wake schedules a pool worker to flush the queue in one write.
+//
+// Concurrency: at most one reader (one-shot epoll registration) and at
+// most one flusher (the writing flag) run at a time, possibly together.
+// mu guards ctrl and closeSent; the reader owns msg.
+type econn struct {
+	srv  *Server
+	nc   net.Conn
+	fd   int32
+	gen  int32 // distinguishes this connection from a later one on the same fd
+	sess *session.Session
+
+	writing  atomic.Bool // a flush is scheduled or running
+	finished atomic.Bool
+	once     sync.Once
+
+	mu        sync.Mutex
+	ctrl      [][]byte // encoded control frames to send first
+	closeSent bool
+
+	// rmu is held while reading. The one-shot registration already keeps
+	// reads apart, but the race detector cannot see that ordering through
+	// epoll; the uncontended lock makes it explicit.
+	rmu sync.Mutex
+	msg []byte // a fragmented message being assembled (guarded by rmu)
+}
+
+var connGen atomic.Int32
+
+// newEconn wraps a hijacked TCP connection; ok is false when the
+// connection exposes no file descriptor (then the goroutine transport is
+// used).
+func newEconn(srv *Server, nc net.Conn) (*econn, bool) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil, false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil, false
+	}
+	c := &econn{srv: srv, nc: nc, gen: connGen.Add(1)}
+	if raw.Control(func(fd uintptr) { c.fd = int32(fd) }) != nil {
+		return nil, false
+	}
+	return c, true
+}
+
+// Wake implements session.Transport: schedule one flush.
+func (c *econn) Wake() {
+	if c.writing.CompareAndSwap(false, true) {
+		c.srv.pool.submit(c.flush)
+	}
+}
+
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// onReadable reads every complete frame that arrived, then rearms.
+func (c *econn) onReadable() {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.finished.Load() {
+		return
+	}
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(c.nc)
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+	}()
+	_ = c.nc.SetReadDeadline(time.Now().Add(readTimeout))
+	for {
+		if !c.readFrame(br) {
+			c.finish()
+			return
+		}
+		if br.Buffered() == 0 {
+			break
+		}
+	}
+	if err := c.srv.poller.rearm(c); err != nil {
+		c.finish()
+	}
+}
+
+// readFrame reads and handles one frame; false means the connection is
+// over. c.rmu is held.
+func (c *econn) readFrame(br *bufio.Reader) bool {
+	h, err := ws.ReadHeader(br)
+	if err != nil {
+		return false
+	}
+	if !h.Masked {
+		c.sendControl(closeFrame(int(ws.StatusProtocolError), "client frames must be masked"))
+		return false
+	}
+	if h.OpCode.IsControl() {
+		return c.control(br, h)
+	}
+	max := int64(c.sess.App().MaxMessageBytes)
+	if int64(len(c.msg))+h.Length > max {
+		c.msg = nil
+		c.sess.Close(pusher.CodeMessageTooBig, "message too big: the limit is "+itoa(int(max))+" bytes")
+		// Skip the payload so the client's close reply can still be read.
+		_, err := io.CopyN(io.Discard, br, min(h.Length, 16<<20))
+		return err == nil
+	}
+	start := len(c.msg)
+	c.msg = append(c.msg, make([]byte, h.Length)...)
+	if _, err := io.ReadFull(br, c.msg[start:]); err != nil {
+		return false
+	}
+	ws.Cipher(c.msg[start:], h.Mask, 0)
+	if h.Fin {
+		c.sess.Handle(c.msg)
+		c.msg = nil // the session may keep references (client event data)
+	}
+	return true
+}
+
+func (c *econn) control(br *bufio.Reader, h ws.Header) bool {
+	if h.Length > 125 {
+		c.sendControl(closeFrame(int(ws.StatusProtocolError), "control frame too long"))
+		return false
+	}
+	p := make([]byte, h.Length)
+	if _, err := io.ReadFull(br, p); err != nil {
+		return false
+	}
+	ws.Cipher(p, h.Mask, 0)
+	switch h.OpCode {
+	case ws.OpPing:
+		c.sendControl(ws.NewPongFrame(p))
+	case ws.OpClose:
+		c.sendControl(ws.NewCloseFrame(p))
+		return false
+	}
+	return true
+}
+
+func (c *econn) sendControl(f ws.Frame) {
+	b, err := ws.CompileFrame(f)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	c.ctrl = append(c.ctrl, b)
+	c.mu.Unlock()
+	c.Wake()
+}
+
+// writeBufs are pooled per flush, never held by an idle connection.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+var frameScratch = sync.Pool{New: func() any { s := make([][]byte, 0, 64); return &s }}
+
+// flush writes everything queued, looping while more arrives.
+func (c *econn) flush() {
+	for {
+		more := c.flushOnce()
+		c.writing.Store(false)
+		if !more || !c.pending() || !c.writing.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+func (c *econn) pending() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closeSent && (len(c.ctrl) > 0 || c.sess.Pending())
+}
+
+// flushOnce writes the queue once; false means nothing more may be written.
+func (c *econn) flushOnce() bool {
+	c.mu.Lock()
+	if c.closeSent || c.finished.Load() {
+		c.mu.Unlock()
+		return false
+	}
+	ctrl := c.ctrl
+	c.ctrl = nil
+	c.mu.Unlock()
+
+	fs := frameScratch.Get().(*[][]byte)
+	frames, closing, code, reason := c.sess.Drain((*fs)[:0])
+	bp := writeBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	for _, f := range ctrl {
+		buf = append(buf, f...)
+	}
+	for _, f := range frames {
+		buf = appendHeader(buf, len(f))
+		buf = append(buf, f...)
+	}
+	clear(frames)
+	*fs = frames[:0]
+	frameScratch.Put(fs)
+	if closing {
+		cf, _ := ws.CompileFrame(closeFrame(code, reason))
+		buf = append(buf, cf...)
+	}
+	var err error
+	if len(buf) > 0 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
+		_, err = c.nc.Write(buf)
+	}
+	if cap(buf) <= 1<<20 {
+		*bp = buf[:0]
+		writeBufs.Put(bp)
+	}
+	if err != nil {
+		c.finish()
+		return false
+	}
+	if closing || hasCloseBytes(ctrl) {
+		c.mu.Lock()
+		c.closeSent = true
+		c.mu.Unlock()
+		c.halfClose()
+		return false
+	}
+	return true
+}
+
+// halfClose sends FIN after our close frame and gives the client a grace
+// period to answer before the socket is dropped.
+func (c *econn) halfClose() {
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	time.AfterFunc(closeGrace, c.finish)
+}
+
+func hasCloseBytes(fs [][]byte) bool {
+	for _, f := range fs {
+		if len(f) > 0 && ws.OpCode(f[0]&0x0f) == ws.OpClose {
+			return true
+		}
+	}
+	return false
+}
+
+// appendHeader appends an unmasked, final text-frame header for n bytes.
+func appendHeader(b []byte, n int) []byte {
+	const finText = 0x80 | byte(ws.OpText)
+	switch {
+	case n < 126:
+		return append(b, finText, byte(n))
+	case n <= 0xffff:
+		return append(b, finText, 126, byte(n>>8), byte(n))
+	}
+	b = append(b, finText, 127)
+	return binary.BigEndian.AppendUint64(b, uint64(n))
+}
+
+// finish ends the connection once: unregister, close, clean the session.
+func (c *econn) finish() {
+	c.once.Do(func() {
+		c.finished.Store(true)
+		c.srv.poller.remove(c)
+		_ = c.nc.Close()
+		c.sess.Closed()
+		c.srv.wg.Done()
+	})
+}

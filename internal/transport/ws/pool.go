@@ -1,0 +1,37 @@
+package ws
+
+import "runtime"
+
+// pool runs short tasks (read a socket's pending frames, flush its queue)
+// on a fixed set of workers, so fan-out spreads over every core without a
+// goroutine per connection. A task that finds every worker busy runs on a
+// goroutine of its own rather than wait: a worker blocked on a slow socket
+// (bounded by deadlines) must never stall everyone else.
+type pool struct {
+	tasks chan func()
+}
+
+func newPool(workers int) *pool {
+	if workers <= 0 {
+		workers = 4 * runtime.GOMAXPROCS(0)
+	}
+	p := &pool{tasks: make(chan func(), 4096)}
+	for range workers {
+		go p.work()
+	}
+	return p
+}
+
+func (p *pool) work() {
+	for f := range p.tasks {
+		f()
+	}
+}
+
+func (p *pool) submit(f func()) {
+	select {
+	case p.tasks <- f:
+	default:
+		go f()
+	}
+}
