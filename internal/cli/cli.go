@@ -81,6 +81,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "", "text or json")
 	transport := fs.String("transport", "", "epoll (event-driven, default on Linux) or goroutine")
+	debugAddr := fs.String("debug-addr", "", "serve pprof on this address (e.g. 127.0.0.1:6060)")
 	if err := fs.Parse(args); err != nil {
 		return exitForParse(err)
 	}
@@ -108,6 +109,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			o.LogFormat = logFormat
 		case "transport":
 			o.Transport = transport
+		case "debug-addr":
+			o.DebugAddr = debugAddr
 		}
 	})
 	cfg, err := config.Load(config.Options{File: *file, EnvFile: *envFile, Environ: os.Environ(), Flags: o})

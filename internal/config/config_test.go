@@ -2,228 +2,311 @@ package config
 
 import (
 	"os"
-	"path/filepath"
-	"strings"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/herald-ws/herald/internal/apps"
 )
 
-func write(t *testing.T, name, content string) string {
+// inDir runs the rest of the test in a new directory holding files, so
+// that paths appear in messages exactly as given ("herald.yaml:12: …").
+func inDir(t *testing.T, files map[string]string) {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+	t.Chdir(t.TempDir())
+	for name, content := range files {
+		writeFile(t, name, content)
+	}
+}
+
+func writeFile(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return p
 }
 
 func ptr[T any](v T) *T { return &v }
 
-func TestDefault(t *testing.T) {
-	c, err := Load(Options{})
+func load(t *testing.T, opts Options) *Config {
+	t.Helper()
+	c, err := Load(opts)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Load: %v", err)
 	}
-	a := c.Apps[0]
-	if !c.DefaultApp || a.ID != DefaultAppID || a.Key != DefaultAppKey || c.Server.Host != "0.0.0.0" || c.Server.Port != 8080 {
-		t.Fatalf("default config %+v %+v", c, a)
-	}
-	if a.ActivityTimeout != 30*time.Second || a.PingInterval != 60*time.Second || a.MaxMessageBytes != 10000 || a.ClientEvents != "members" {
-		t.Fatalf("default app %+v", a)
+	return c
+}
+
+// devApp is the built-in development app.
+func devApp() *apps.App {
+	return &apps.App{
+		ID: DefaultAppID, Key: DefaultAppKey, Secret: DefaultAppSecret,
+		Enabled: true, AllowedOrigins: []string{"*"}, ClientEvents: "members", UserAuthentication: true,
+		ActivityTimeout: 30 * time.Second, PingInterval: 60 * time.Second, PongTimeout: 30 * time.Second,
+		MaxMessageBytes: 10000, Limits: apps.DefaultLimits,
 	}
 }
 
-const fileYAML = `server:
+func sameApp(t *testing.T, got, want *apps.App) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("app\n got %+v\nwant %+v", *got, *want)
+	}
+}
+
+func TestLoadNothing(t *testing.T) {
+	c := load(t, Options{})
+	if !c.DefaultApp || len(c.Apps) != 1 {
+		t.Fatalf("DefaultApp %v, %d apps", c.DefaultApp, len(c.Apps))
+	}
+	sameApp(t, c.Apps[0], devApp())
+	want := Server{Host: "0.0.0.0", Port: 8080, Path: "", ShutdownTimeout: 10 * time.Second}
+	if c.Server != want || c.Log != (Log{Level: "info", Format: "text"}) {
+		t.Errorf("server %+v log %+v", c.Server, c.Log)
+	}
+	d := Default()
+	if !reflect.DeepEqual(d.Server, c.Server) || !reflect.DeepEqual(d.Apps, c.Apps) || !d.DefaultApp {
+		t.Errorf("Default() %+v differs from Load(Options{})", d)
+	}
+	if err := d.Validate(); err != nil {
+		t.Errorf("Default().Validate() = %v", err)
+	}
+}
+
+const fullYAML = `server:
   host: 127.0.0.1
   port: 9000
-  path: /ws
+  path: /ws/
+  shutdown_timeout: 2m
+  transport: goroutine
+  debug_addr: 127.0.0.1:6060
 log:
   level: debug
+  format: json
 apps:
-  - id: 12345
+  - id: 884213
     key: file-key
-    secret: file-secret
-    client_events: all
-    ping_interval: 1.5s
-    pong_timeout: 2
-    authorized_connections_timeout: 500ms
+    secret: "0123secret"
+    enabled: false
     allowed_origins: [app.example.com, "*.example.org"]
+    max_connections: 500
+    client_events: all
+    user_authentication: false
+    authorized_connections_timeout: 500ms
+    activity_timeout: 45
+    ping_interval: 1.5s
+    pong_timeout: 10
+    max_message_bytes: 20000
     limits:
       max_batch_events: 5
+      max_request_bytes: 0x40000
   - id: second
     key: second-key
     secret: second-secret
-    enabled: false
 `
 
-func TestFile(t *testing.T) {
-	c, err := Load(Options{File: write(t, "herald.yaml", fileYAML)})
-	if err != nil {
-		t.Fatal(err)
+func TestLoadFile(t *testing.T) {
+	inDir(t, map[string]string{"herald.yaml": fullYAML})
+	c := load(t, Options{File: "herald.yaml"})
+	wantServer := Server{Host: "127.0.0.1", Port: 9000, Path: "/ws", ShutdownTimeout: 2 * time.Minute, Transport: "goroutine", DebugAddr: "127.0.0.1:6060"}
+	if c.DefaultApp || c.Server != wantServer || c.Log != (Log{Level: "debug", Format: "json"}) || len(c.Apps) != 2 {
+		t.Fatalf("loaded %+v", c)
 	}
-	a := c.Apps[0]
-	if c.DefaultApp || len(c.Apps) != 2 || a.ID != "12345" || a.ClientEvents != "all" || a.PingInterval != 1500*time.Millisecond ||
-		a.PongTimeout != 2*time.Second || a.AuthorizedConnectionsTimeout != 500*time.Millisecond || a.Limits.MaxBatchEvents != 5 ||
-		a.Limits.MaxChannelsPerEvent != 100 || len(a.AllowedOrigins) != 2 || c.Apps[1].Enabled || c.Server.Path != "/ws" || c.Log.Level != "debug" {
-		t.Fatalf("loaded %+v %+v", c, a)
-	}
+	limits := apps.DefaultLimits
+	limits.MaxBatchEvents, limits.MaxRequestBytes = 5, 0x40000
+	sameApp(t, c.Apps[0], &apps.App{
+		ID: "884213", Key: "file-key", Secret: "0123secret", Enabled: false,
+		AllowedOrigins: []string{"app.example.com", "*.example.org"}, MaxConnections: 500, ClientEvents: "all",
+		UserAuthentication: false, AuthorizedConnectionsTimeout: 500 * time.Millisecond, ActivityTimeout: 45 * time.Second,
+		PingInterval: 1500 * time.Millisecond, PongTimeout: 10 * time.Second, MaxMessageBytes: 20000, Limits: limits,
+	})
+	second := devApp()
+	second.ID, second.Key, second.Secret = "second", "second-key", "second-secret"
+	sameApp(t, c.Apps[1], second)
 }
 
-func TestPriority(t *testing.T) {
-	file := write(t, "herald.yaml", fileYAML)
-	env := write(t, ".env", "REVERB_SERVER_PORT=9100\nREVERB_APP_KEY=dotenv-key\nREVERB_APP_PING_INTERVAL=7\nREVERB_APP_MAX_CONNECTIONS=\n")
-	c, err := Load(Options{File: file, EnvFile: env})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Server.Port != 9100 || c.Apps[0].Key != "dotenv-key" || c.Apps[0].PingInterval != 7*time.Second || c.Apps[0].MaxConnections != 0 {
-		t.Fatalf(".env over file: %+v %+v", c.Server, c.Apps[0])
-	}
-	c, err = Load(Options{File: file, EnvFile: env, Environ: []string{"REVERB_SERVER_PORT=9200", "REVERB_APP_KEY=env-key"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Server.Port != 9200 || c.Apps[0].Key != "env-key" {
-		t.Fatalf("environment over .env: %+v %+v", c.Server, c.Apps[0])
-	}
-	c, err = Load(Options{File: file, EnvFile: env, Environ: []string{"REVERB_SERVER_PORT=9200"}, Flags: Overrides{Port: ptr(9300), AppKey: ptr("flag-key")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Server.Port != 9300 || c.Apps[0].Key != "flag-key" || c.Apps[1].Key != "second-key" {
-		t.Fatalf("flags over everything: %+v %+v", c.Server, c.Apps)
-	}
-}
-
-func TestLaravelEnv(t *testing.T) {
-	env := write(t, ".env", `APP_NAME="Marketplace"
-BROADCAST_CONNECTION=reverb
-REVERB_APP_ID=884213
-REVERB_APP_KEY=mkt-key-123
-REVERB_APP_SECRET="mkt-secret-456"
-REVERB_HOST="localhost"
-REVERB_PORT=8080
-REVERB_SCHEME=http
-REVERB_SERVER_PORT=${REVERB_PORT}
-VITE_REVERB_APP_KEY="${REVERB_APP_KEY}"
-`)
-	c, err := Load(Options{EnvFile: env})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := c.Apps[0]
-	if c.DefaultApp || a.ID != "884213" || a.Key != "mkt-key-123" || a.Secret != "mkt-secret-456" || c.Server.Port != 8080 {
-		t.Fatalf("%+v %+v", c, a)
-	}
-}
-
-func TestErrorsAreLocated(t *testing.T) {
-	cases := []struct {
-		name string
-		opts func(t *testing.T) Options
-		want []string
-	}{
-		{"bad enum in file", func(t *testing.T) Options {
-			return Options{File: write(t, "herald.yaml", "apps:\n  - id: a\n    key: k\n    secret: s\n    client_events: some\n")}
-		}, []string{`herald.yaml:5: apps[0].client_events: must be one of members, all, none (got "some")`}},
-		{"unknown key", func(t *testing.T) Options {
-			return Options{File: write(t, "herald.yaml", "server:\n  host: x\n  prot: 1\n")}
-		}, []string{`herald.yaml:3: server.prot: unknown key`}},
-		{"wrong type", func(t *testing.T) Options {
-			return Options{File: write(t, "herald.yaml", "server:\n  port: eighty\n")}
-		}, []string{`herald.yaml:2: server.port: must be an integer (got "eighty")`}},
-		{"syntax", func(t *testing.T) Options {
-			return Options{File: write(t, "herald.yaml", "server:\n  host: a\n   port: 1\n")}
-		}, []string{`herald.yaml:3: mapping values are not allowed in this context`}},
-		{"duplicate key", func(t *testing.T) Options {
-			return Options{File: write(t, "herald.yaml", "apps:\n  - id: a\n    key: k\n    secret: s\n  - id: b\n    key: k\n    secret: s\n")}
-		}, []string{`herald.yaml:6: apps[1].key: duplicate of apps[0].key`}},
-		{"zero limit", func(t *testing.T) Options {
-			return Options{File: write(t, "herald.yaml", "apps:\n  - id: a\n    key: k\n    secret: s\n    limits:\n      max_batch_events: 0\n")}
-		}, []string{`herald.yaml:6: apps[0].limits.max_batch_events: must be positive (got 0)`}},
-		{"environment", func(t *testing.T) Options {
-			return Options{Environ: []string{"REVERB_SERVER_PORT=abc"}}
-		}, []string{`environment: REVERB_SERVER_PORT: must be a port number 1-65535 (got "abc")`}},
-		{".env", func(t *testing.T) Options {
-			return Options{EnvFile: write(t, ".env", "A=1\nREVERB_APP_PING_INTERVAL=x\n")}
-		}, []string{`.env:2: REVERB_APP_PING_INTERVAL: must be a positive number of seconds (got "x")`}},
-		{"flag", func(t *testing.T) Options {
-			return Options{Flags: Overrides{LogLevel: ptr("loud")}}
-		}, []string{`flag --log-level: log.level: must be one of debug, info, warn, error (got "loud")`}},
-		{"incomplete credentials", func(t *testing.T) Options {
-			return Options{Environ: []string{"REVERB_APP_KEY=k"}}
-		}, []string{`app credentials are incomplete: app.key given (environment: REVERB_APP_KEY) but app.id, app.secret missing`}},
-		{"several problems at once", func(t *testing.T) Options {
-			return Options{File: write(t, "herald.yaml", "server:\n  port: 70000\napps:\n  - id: a\n    key: k\n    secret: s\n    max_connections: -1\n")}
-		}, []string{`herald.yaml:2: server.port: must be a port number 1-65535 (got 70000)`, `herald.yaml:7: apps[0].max_connections: must be 0 (unlimited) or more (got -1)`}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			o := c.opts(t)
-			cfg, err := Load(o)
-			if err == nil || cfg != nil {
-				t.Fatalf("Load succeeded: %+v", cfg)
-			}
-			msg := err.Error()
-			dir := filepath.Dir(o.File) + "/"
-			if o.EnvFile != "" {
-				dir = filepath.Dir(o.EnvFile) + "/"
-			}
-			msg = strings.ReplaceAll(msg, dir, "")
-			for _, w := range c.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("error\n%s\ndoes not contain\n%s", msg, w)
-				}
+func TestLoadFileWithoutApps(t *testing.T) {
+	for name, content := range map[string]string{
+		"empty":                "",
+		"comments":             "# nothing yet\n",
+		"empty list":           "apps: []\n",
+		"commented-out apps":   "server:\n  port: 9000\napps:\n#  - id: x\n",
+		"null sections":        "server:\nlog:\napps:\n",
+		"explicit null doc":    "~\n",
+		"document marker only": "---\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			inDir(t, map[string]string{"herald.yaml": content})
+			c := load(t, Options{File: "herald.yaml"})
+			if !c.DefaultApp || len(c.Apps) != 1 || c.Apps[0].ID != DefaultAppID {
+				t.Errorf("DefaultApp %v apps %+v", c.DefaultApp, c.Apps)
 			}
 		})
 	}
 }
 
-func TestValidateTable(t *testing.T) {
-	cases := []struct {
-		edit func(*Config)
-		want string
-	}{
-		{func(c *Config) {}, ""},
-		{func(c *Config) { c.Apps[0].Secret = "" }, "apps[0].secret: is required"},
-		{func(c *Config) { c.Apps[0].Key = "a/b" }, "apps[0].key: must not contain"},
-		{func(c *Config) { c.Apps[0].ActivityTimeout = 1500 * time.Millisecond }, "apps[0].activity_timeout: must be a whole number of seconds"},
-		{func(c *Config) { c.Apps[0].PongTimeout = 0 }, "apps[0].pong_timeout: must be positive"},
-		{func(c *Config) { c.Apps[0].AllowedOrigins = nil }, "apps[0].allowed_origins: must list at least one origin"},
-		{func(c *Config) { c.Server.Path = "ws" }, "server.path: must start with /"},
-		{func(c *Config) { c.Log.Format = "xml" }, "log.format: must be one of text, json"},
-		{func(c *Config) { c.Apps = nil }, "no apps configured"},
-	}
-	for _, c := range cases {
-		cfg := Default()
-		c.edit(cfg)
-		err := cfg.Validate()
-		switch {
-		case c.want == "" && err != nil:
-			t.Errorf("unexpected error %v", err)
-		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
-			t.Errorf("got %v, want %q", err, c.want)
-		}
+func TestLoadFileAliases(t *testing.T) {
+	inDir(t, map[string]string{"herald.yaml": `apps:
+  - id: a
+    key: ka
+    secret: s
+    allowed_origins: &origins [one.example.com, two.example.com]
+    limits: &limits {max_batch_events: 3}
+  - id: b
+    key: kb
+    secret: s
+    allowed_origins: *origins
+    limits: *limits
+`})
+	c := load(t, Options{File: "herald.yaml"})
+	if b := c.Apps[1]; len(b.AllowedOrigins) != 2 || b.Limits.MaxBatchEvents != 3 {
+		t.Errorf("aliases not followed: %+v", b)
 	}
 }
 
-func FuzzLoadYAML(f *testing.F) {
-	f.Add(fileYAML)
-	f.Add("apps:\n  - id: a\n    key: k\n    secret: s\n")
-	f.Add("server: 5\n")
-	f.Add("apps: [1, 2]\n")
-	f.Add("log: {level: debug}\n")
-	f.Fuzz(func(t *testing.T, s string) {
-		p := filepath.Join(t.TempDir(), "f.yaml")
-		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := Load(Options{File: p})
-		if (cfg == nil) == (err == nil) {
-			t.Fatalf("want exactly one of config and error: %v %v", cfg, err)
-		}
-		if cfg != nil && cfg.Validate() != nil {
-			t.Fatalf("Load returned an invalid config: %v", cfg.Validate())
-		}
-	})
+// seedDotEnv has the shape of a Laravel app's .env, as `php artisan
+// install:broadcasting` leaves it.
+const seedDotEnv = `APP_NAME="Marketplace"
+APP_ENV=local
+APP_URL=https://marketplace.example.com
+
+BROADCAST_CONNECTION=reverb
+
+REVERB_APP_ID=884213
+REVERB_APP_KEY=q8w3n5v7x2c4b6m9z1
+REVERB_APP_SECRET="k3j5h7g9f2d4s6a8p0o1i3u5"
+REVERB_HOST="localhost"
+REVERB_PORT=8080
+REVERB_SCHEME=http
+REVERB_SERVER_PORT="${REVERB_PORT}"
+REVERB_APP_MAX_CONNECTIONS=
+REVERB_ALLOWED_ORIGINS="marketplace.example.com, *.marketplace.example.com" # the storefronts
+export REVERB_APP_PING_INTERVAL=25
+REVERB_MAX_REQUEST_SIZE=${REQUEST_LIMIT}
+
+VITE_REVERB_APP_KEY="${REVERB_APP_KEY}"
+VITE_REVERB_HOST="${REVERB_HOST}"
+VITE_REVERB_PORT="${REVERB_PORT}"
+VITE_REVERB_SCHEME="${REVERB_SCHEME}"
+`
+
+func TestLoadLaravelEnv(t *testing.T) {
+	inDir(t, map[string]string{".env": seedDotEnv})
+	c := load(t, Options{EnvFile: ".env", Environ: []string{"REQUEST_LIMIT=200000", "PATH=/usr/bin"}})
+	if c.DefaultApp || len(c.Apps) != 1 || c.Server.Port != 8080 {
+		t.Fatalf("DefaultApp %v, port %d, apps %d", c.DefaultApp, c.Server.Port, len(c.Apps))
+	}
+	want := devApp()
+	want.ID, want.Key, want.Secret = "884213", "q8w3n5v7x2c4b6m9z1", "k3j5h7g9f2d4s6a8p0o1i3u5"
+	want.AllowedOrigins = []string{"marketplace.example.com", "*.marketplace.example.com"}
+	want.PingInterval = 25 * time.Second
+	want.Limits.MaxRequestBytes = 200000
+	sameApp(t, c.Apps[0], want)
+}
+
+func TestLoadEnviron(t *testing.T) {
+	c := load(t, Options{Environ: []string{
+		"REVERB_SERVER_HOST=127.0.0.1", "REVERB_SERVER_PORT=9001", "REVERB_SERVER_PATH=reverb",
+		"REVERB_APP_ID=env-id", "REVERB_APP_KEY=env-key", "REVERB_APP_SECRET=env=secret",
+		"REVERB_APP_PING_INTERVAL=15", "REVERB_APP_ACTIVITY_TIMEOUT=120", "REVERB_APP_MAX_MESSAGE_SIZE=65536",
+		"REVERB_APP_MAX_CONNECTIONS=1000", "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM=none",
+		"REVERB_ALLOWED_ORIGINS=a.example.com,b.example.com", "REVERB_MAX_REQUEST_SIZE=10000",
+		"UNRELATED=1", "MALFORMED",
+	}})
+	if c.DefaultApp || c.Server.Host != "127.0.0.1" || c.Server.Port != 9001 || c.Server.Path != "/reverb" {
+		t.Fatalf("%+v", c)
+	}
+	want := devApp()
+	want.ID, want.Key, want.Secret = "env-id", "env-key", "env=secret"
+	want.PingInterval, want.ActivityTimeout, want.MaxMessageBytes = 15*time.Second, 120*time.Second, 65536
+	want.MaxConnections, want.ClientEvents = 1000, "none"
+	want.AllowedOrigins = []string{"a.example.com", "b.example.com"}
+	want.Limits.MaxRequestBytes = 10000
+	sameApp(t, c.Apps[0], want)
+}
+
+func TestLoadFlags(t *testing.T) {
+	c := load(t, Options{Flags: Overrides{
+		Host: ptr("::1"), Port: ptr(7000), Path: ptr("/p"), AppID: ptr("fid"), AppKey: ptr("fkey"), AppSecret: ptr("fsecret"),
+		LogLevel: ptr("warn"), LogFormat: ptr("json"), Transport: ptr("epoll"), DebugAddr: ptr("127.0.0.1:6061"),
+	}})
+	wantServer := Server{Host: "::1", Port: 7000, Path: "/p", ShutdownTimeout: 10 * time.Second, Transport: "epoll", DebugAddr: "127.0.0.1:6061"}
+	if c.DefaultApp || c.Server != wantServer || c.Log != (Log{Level: "warn", Format: "json"}) {
+		t.Fatalf("%+v", c)
+	}
+	want := devApp()
+	want.ID, want.Key, want.Secret = "fid", "fkey", "fsecret"
+	sameApp(t, c.Apps[0], want)
+}
+
+// TestPriority gives the port and the first app's key in every source and
+// checks that the highest one present wins: file < .env < environment < flags.
+func TestPriority(t *testing.T) {
+	const file = "apps:\n  - {id: a, key: file-key, secret: s, ping_interval: 5}\n  - {id: b, key: second, secret: s}\nserver:\n  port: 9000\n"
+	const dotenv = "REVERB_SERVER_PORT=9100\nREVERB_APP_KEY=dotenv-key\n"
+	environ := []string{"REVERB_SERVER_PORT=9200", "REVERB_APP_KEY=env-key"}
+	flags := Overrides{Port: ptr(9300), AppKey: ptr("flag-key")}
+	cases := []struct {
+		name                     string
+		file, env, environ, flag bool
+		port                     int
+		key                      string
+	}{
+		{"file", true, false, false, false, 9000, "file-key"},
+		{".env over file", true, true, false, false, 9100, "dotenv-key"},
+		{"environment over .env", true, true, true, false, 9200, "env-key"},
+		{"flags over everything", true, true, true, true, 9300, "flag-key"},
+		{"environment over file", true, false, true, false, 9200, "env-key"},
+		{"flags over .env", true, true, false, true, 9300, "flag-key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			inDir(t, map[string]string{"herald.yaml": file, ".env": dotenv})
+			var o Options
+			if c.file {
+				o.File = "herald.yaml"
+			}
+			if c.env {
+				o.EnvFile = ".env"
+			}
+			if c.environ {
+				o.Environ = environ
+			}
+			if c.flag {
+				o.Flags = flags
+			}
+			cfg := load(t, o)
+			if cfg.Server.Port != c.port || cfg.Apps[0].Key != c.key {
+				t.Errorf("port %d key %q, want %d %q", cfg.Server.Port, cfg.Apps[0].Key, c.port, c.key)
+			}
+			if a := cfg.Apps[0]; a.ID != "a" || a.PingInterval != 5*time.Second || cfg.Apps[1].Key != "second" || cfg.DefaultApp {
+				t.Errorf("settings that were not overridden changed: %+v %+v", a, cfg.Apps[1])
+			}
+		})
+	}
+}
+
+func TestEmptyVariablesAreUnset(t *testing.T) {
+	inDir(t, map[string]string{".env": "REVERB_SERVER_PORT=9100\nREVERB_APP_MAX_CONNECTIONS=\nREVERB_APP_ID=\nREVERB_APP_KEY=''\n"})
+	c := load(t, Options{EnvFile: ".env", Environ: []string{"REVERB_SERVER_PORT=", "REVERB_APP_SECRET=", "REVERB_ALLOWED_ORIGINS="}})
+	if c.Server.Port != 9100 || !c.DefaultApp {
+		t.Fatalf("port %d DefaultApp %v", c.Server.Port, c.DefaultApp)
+	}
+	sameApp(t, c.Apps[0], devApp())
+}
+
+func TestInterpolationUsesEnviron(t *testing.T) {
+	inDir(t, map[string]string{".env": "REVERB_APP_ID=id\nREVERB_APP_KEY=\"${VAULT_KEY}\"\nREVERB_APP_SECRET=${VAULT_SECRET}\n"})
+	c := load(t, Options{EnvFile: ".env", Environ: []string{"VAULT_KEY=from-vault", "VAULT_SECRET=s3"}})
+	if a := c.Apps[0]; a.Key != "from-vault" || a.Secret != "s3" {
+		t.Errorf("key %q secret %q", a.Key, a.Secret)
+	}
+}
+
+func TestEnvironmentAppliesToFileApp(t *testing.T) {
+	inDir(t, map[string]string{"herald.yaml": "apps:\n  - id: a\n    key: k\n    secret: s\n"})
+	c := load(t, Options{File: "herald.yaml", Environ: []string{"REVERB_APP_SECRET=rotated"}})
+	if a := c.Apps[0]; a.ID != "a" || a.Key != "k" || a.Secret != "rotated" || c.DefaultApp {
+		t.Errorf("%+v", a)
+	}
 }

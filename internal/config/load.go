@@ -3,8 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
-	"sort"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,240 +13,246 @@ import (
 	"github.com/herald-ws/herald/internal/envfile"
 )
 
-// Load builds and validates the configuration from opts.
+// Load builds the configuration from opts — defaults, then the config
+// file, the .env file, the environment and the flags, each overriding the
+// ones before — and validates it. It returns every problem found, joined,
+// and no configuration when there is any.
 func Load(opts Options) (*Config, error) {
 	cfg := Default()
-	cfg.origin = map[string]string{}
+	cfg.origin = map[string]source{}
 	var errs []error
 	fileApps := false
 	if opts.File != "" {
 		var ferrs []error
 		fileApps, ferrs = readFile(opts.File, cfg)
 		errs = append(errs, ferrs...)
-		if fileApps {
-			cfg.DefaultApp = false
-		}
 	}
-	vars, verrs := collectVars(opts)
-	errs = append(errs, verrs...)
-	ov := overridesFromVars(vars)
-	mergeFlags(&ov, opts.Flags)
-	errs = append(errs, ov.apply(cfg, fileApps)...)
+	set, serrs := collect(opts)
+	errs = append(errs, serrs...)
+	errs = append(errs, applyText(cfg, set, fileApps)...)
+	errs = append(errs, cfg.problems()...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	cfg.Server.Path = strings.TrimSuffix(cfg.Server.Path, "/")
 	return cfg, nil
 }
 
-// setting is one value from the environment, a .env file or a flag, with
-// the label of its source.
-type setting struct {
-	value, source string
+// A textSetting is a setting that the .env file, the environment or a
+// flag gives as text.
+type textSetting struct {
+	env  string // Reverb's variable name, "" when there is none
+	flag string // the flag's name, "" when there is none
+	path string // the setting: "server.port", "apps[0].ping_interval"
+	// set parses v into cfg (a is cfg's first app); it leaves cfg alone
+	// and explains the problem when v is not valid.
+	set func(cfg *Config, a *apps.App, v string) error
 }
 
-// envNames are the variables Herald reads, Reverb's names.
-var envNames = []string{
-	"REVERB_SERVER_HOST", "REVERB_SERVER_PORT", "REVERB_SERVER_PATH",
-	"REVERB_APP_ID", "REVERB_APP_KEY", "REVERB_APP_SECRET",
-	"REVERB_APP_PING_INTERVAL", "REVERB_APP_ACTIVITY_TIMEOUT", "REVERB_APP_MAX_MESSAGE_SIZE",
-	"REVERB_APP_MAX_CONNECTIONS", "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM", "REVERB_ALLOWED_ORIGINS",
-	"REVERB_MAX_REQUEST_SIZE",
+// overridable are the settings above the config file, in the order their
+// problems are reported. App settings apply to the first app.
+var overridable = []textSetting{
+	{"REVERB_SERVER_HOST", "host", "server.host", func(c *Config, _ *apps.App, v string) error { c.Server.Host = v; return nil }},
+	{"REVERB_SERVER_PORT", "port", "server.port", func(c *Config, _ *apps.App, v string) error { return setPort(&c.Server.Port, v) }},
+	{"REVERB_SERVER_PATH", "path", "server.path", func(c *Config, _ *apps.App, v string) error { c.Server.Path = normalizePath(v); return nil }},
+	{"", "transport", "server.transport", func(c *Config, _ *apps.App, v string) error { c.Server.Transport = v; return nil }},
+	{"", "debug-addr", "server.debug_addr", func(c *Config, _ *apps.App, v string) error { c.Server.DebugAddr = v; return nil }},
+	{"", "log-level", "log.level", func(c *Config, _ *apps.App, v string) error { c.Log.Level = v; return nil }},
+	{"", "log-format", "log.format", func(c *Config, _ *apps.App, v string) error { c.Log.Format = v; return nil }},
+	{"REVERB_APP_ID", "app-id", "apps[0].id", func(_ *Config, a *apps.App, v string) error { a.ID = v; return nil }},
+	{"REVERB_APP_KEY", "app-key", "apps[0].key", func(_ *Config, a *apps.App, v string) error { a.Key = v; return nil }},
+	{"REVERB_APP_SECRET", "app-secret", "apps[0].secret", func(_ *Config, a *apps.App, v string) error { a.Secret = v; return nil }},
+	{"REVERB_APP_PING_INTERVAL", "", "apps[0].ping_interval", func(_ *Config, a *apps.App, v string) error { return setSeconds(&a.PingInterval, v) }},
+	{"REVERB_APP_ACTIVITY_TIMEOUT", "", "apps[0].activity_timeout", func(_ *Config, a *apps.App, v string) error { return setSeconds(&a.ActivityTimeout, v) }},
+	{"REVERB_APP_MAX_MESSAGE_SIZE", "", "apps[0].max_message_bytes", func(_ *Config, a *apps.App, v string) error { return setBytes(&a.MaxMessageBytes, v) }},
+	{"REVERB_APP_MAX_CONNECTIONS", "", "apps[0].max_connections", func(_ *Config, a *apps.App, v string) error { return setConnections(&a.MaxConnections, v) }},
+	{"REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM", "", "apps[0].client_events", func(_ *Config, a *apps.App, v string) error { a.ClientEvents = v; return nil }},
+	{"REVERB_ALLOWED_ORIGINS", "", "apps[0].allowed_origins", func(_ *Config, a *apps.App, v string) error { return setOrigins(&a.AllowedOrigins, v) }},
+	{"REVERB_MAX_REQUEST_SIZE", "", "apps[0].limits.max_request_bytes", func(_ *Config, a *apps.App, v string) error { return setBytes(&a.Limits.MaxRequestBytes, v) }},
 }
 
-// collectVars reads Herald's variables from the .env file, then the
-// environment (which wins, as in Laravel). Empty values count as unset.
-func collectVars(opts Options) (map[string]setting, []error) {
+// given is a setting's text and where it came from.
+type given struct {
+	value string
+	src   source
+}
+
+// collect gathers the settings given by the .env file, the
+// environment and the flags, keyed by path; a later source replaces an
+// earlier one. Empty variables count as unset: a Laravel .env often has
+// REVERB_APP_MAX_CONNECTIONS= to mean "the default".
+func collect(opts Options) (map[string]given, []error) {
 	environ := map[string]string{}
 	for _, kv := range opts.Environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			environ[k] = v
 		}
 	}
-	vars := map[string]setting{}
-	if opts.EnvFile != "" {
-		f, err := envfile.ParseFile(opts.EnvFile)
-		if err != nil {
-			if os.IsNotExist(err) {
-				err = fmt.Errorf(".env file: %w", err)
-			}
-			return nil, []error{err}
-		}
-		resolved := f.Resolve(func(k string) (string, bool) { v, ok := environ[k]; return v, ok })
-		for _, name := range envNames {
-			if e, ok := f.Lookup(name); ok && resolved[name] != "" {
-				vars[name] = setting{resolved[name], fmt.Sprintf("%s:%d", f.Path, e.Line)}
-			}
-		}
-	}
-	for _, name := range envNames {
-		if v := environ[name]; v != "" {
-			vars[name] = setting{v, "environment"}
-		}
-	}
-	return vars, nil
-}
-
-// overrides are the settings above the config file, by config path.
-type overrides map[string]setting
-
-var envToPath = map[string]string{
-	"REVERB_SERVER_HOST":                   "server.host",
-	"REVERB_SERVER_PORT":                   "server.port",
-	"REVERB_SERVER_PATH":                   "server.path",
-	"REVERB_APP_ID":                        "app.id",
-	"REVERB_APP_KEY":                       "app.key",
-	"REVERB_APP_SECRET":                    "app.secret",
-	"REVERB_APP_PING_INTERVAL":             "app.ping_interval",
-	"REVERB_APP_ACTIVITY_TIMEOUT":          "app.activity_timeout",
-	"REVERB_APP_MAX_MESSAGE_SIZE":          "app.max_message_bytes",
-	"REVERB_APP_MAX_CONNECTIONS":           "app.max_connections",
-	"REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM": "app.client_events",
-	"REVERB_ALLOWED_ORIGINS":               "app.allowed_origins",
-	"REVERB_MAX_REQUEST_SIZE":              "app.limits.max_request_bytes",
-}
-
-func overridesFromVars(vars map[string]setting) overrides {
-	ov := overrides{}
-	for name, s := range vars {
-		s.source += ": " + name
-		ov[envToPath[name]] = s
-	}
-	return ov
-}
-
-func mergeFlags(ov *overrides, f Overrides) {
-	str := func(path, flag string, v *string) {
-		if v != nil {
-			(*ov)[path] = setting{*v, "flag --" + flag}
-		}
-	}
-	str("server.host", "host", f.Host)
-	if f.Port != nil {
-		(*ov)["server.port"] = setting{strconv.Itoa(*f.Port), "flag --port"}
-	}
-	str("server.path", "path", f.Path)
-	str("app.id", "app-id", f.AppID)
-	str("app.key", "app-key", f.AppKey)
-	str("app.secret", "app-secret", f.AppSecret)
-	str("log.level", "log-level", f.LogLevel)
-	str("log.format", "log-format", f.LogFormat)
-	str("server.transport", "transport", f.Transport)
-}
-
-// apply sets the overrides on cfg. App settings go to the first app; when
-// the file defined no apps, credentials given here define it.
-func (ov overrides) apply(cfg *Config, fileApps bool) []error {
+	out := map[string]given{}
 	var errs []error
-	bad := func(s setting, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", s.source, fmt.Sprintf(format, args...)))
+	if opts.EnvFile != "" {
+		if err := fromEnvFile(opts.EnvFile, environ, out); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if !fileApps {
-		var given, missing []string
-		for _, k := range []string{"app.id", "app.key", "app.secret"} {
-			if _, ok := ov[k]; ok {
-				given = append(given, k)
-			} else {
-				missing = append(missing, k)
+	for _, s := range overridable {
+		if v := environ[s.env]; s.env != "" && v != "" {
+			out[s.path] = given{v, source{at: "environment", key: s.env}}
+		}
+	}
+	for name, v := range flagValues(opts.Flags) {
+		for _, s := range overridable {
+			if s.flag == name {
+				out[s.path] = given{v, source{at: "flag --" + name}}
 			}
 		}
-		if len(given) > 0 {
-			if len(missing) > 0 {
-				errs = append(errs, fmt.Errorf("app credentials are incomplete: %s given (%s) but %s missing; set REVERB_APP_ID, REVERB_APP_KEY and REVERB_APP_SECRET together",
-					strings.Join(given, ", "), ov[given[0]].source, strings.Join(missing, ", ")))
-			}
-			cfg.Apps = []*apps.App{NewApp()}
-			cfg.DefaultApp = false
-		}
 	}
-	a := cfg.Apps[0]
-	paths := make([]string, 0, len(ov))
-	for p := range ov {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
-		s := ov[p]
-		cfg.origin[strings.Replace(p, "app.", "apps[0].", 1)] = s.source
-		if err := set(cfg, a, p, s.value); err != nil {
-			bad(s, "%v", err)
-		}
-	}
-	return errs
+	return out, errs
 }
 
-func set(cfg *Config, a *apps.App, path, v string) error {
-	switch path {
-	case "server.host":
-		cfg.Server.Host = v
-	case "server.port":
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("must be a port number 1-65535 (got %q)", v)
+// fromEnvFile adds the Reverb variables of a Laravel .env file, as Laravel
+// reads them: the last definition of a name wins and ${NAME} is
+// interpolated, from the environment first.
+func fromEnvFile(path string, environ map[string]string, out map[string]given) error {
+	f, err := envfile.ParseFile(path)
+	if err != nil {
+		var syntax *envfile.SyntaxError
+		if errors.As(err, &syntax) {
+			return err // already "path:LINE: …"
 		}
-		cfg.Server.Port = n
-	case "server.path":
-		cfg.Server.Path = v
-	case "server.transport":
-		cfg.Server.Transport = v
-	case "log.level":
-		cfg.Log.Level = v
-	case "log.format":
-		cfg.Log.Format = v
-	case "app.id":
-		a.ID = v
-	case "app.key":
-		a.Key = v
-	case "app.secret":
-		a.Secret = v
-	case "app.ping_interval":
-		return seconds(v, &a.PingInterval)
-	case "app.activity_timeout":
-		return seconds(v, &a.ActivityTimeout)
-	case "app.max_message_bytes":
-		return positive(v, &a.MaxMessageBytes)
-	case "app.max_connections":
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return fmt.Errorf("must be a number of connections, 0 or more (got %q)", v)
+		return fmt.Errorf(".env file: %w", err)
+	}
+	values := f.Resolve(func(k string) (string, bool) { v, ok := environ[k]; return v, ok })
+	for _, s := range overridable {
+		if e, ok := f.Lookup(s.env); ok && s.env != "" && values[s.env] != "" {
+			out[s.path] = given{values[s.env], source{at: fmt.Sprintf("%s:%d", f.Path, e.Line), key: s.env}}
 		}
-		a.MaxConnections = n
-	case "app.client_events":
-		a.ClientEvents = v
-		if !oneOf(v, apps.ClientEventsMembers, apps.ClientEventsAll, apps.ClientEventsNone) {
-			return fmt.Errorf("must be one of members, all, none (got %q)", v)
-		}
-	case "app.allowed_origins":
-		var list []string
-		for _, o := range strings.Split(v, ",") {
-			if o = strings.TrimSpace(o); o != "" {
-				list = append(list, o)
-			}
-		}
-		a.AllowedOrigins = list
-	case "app.limits.max_request_bytes":
-		return positive(v, &a.Limits.MaxRequestBytes)
 	}
 	return nil
 }
 
-func seconds(v string, dst *time.Duration) error {
+// flagValues returns the given flags as text, by flag name.
+func flagValues(f Overrides) map[string]string {
+	out := map[string]string{}
+	for name, v := range map[string]*string{
+		"host": f.Host, "path": f.Path, "app-id": f.AppID, "app-key": f.AppKey, "app-secret": f.AppSecret,
+		"log-level": f.LogLevel, "log-format": f.LogFormat, "transport": f.Transport, "debug-addr": f.DebugAddr,
+	} {
+		if v != nil {
+			out[name] = *v
+		}
+	}
+	if f.Port != nil {
+		out["port"] = strconv.Itoa(*f.Port)
+	}
+	return out
+}
+
+// applyText applies the settings given as text to cfg. When the config
+// file lists no apps, credentials given here define the first app, and
+// then all three are required.
+func applyText(cfg *Config, set map[string]given, fileApps bool) []error {
+	var errs []error
+	incomplete := false
+	if !fileApps {
+		if err := credentialsApp(cfg, set); err != nil {
+			errs, incomplete = append(errs, err), true
+			for _, p := range credentialPaths {
+				cfg.refuse(p)
+			}
+		}
+	}
+	for _, s := range overridable {
+		g, ok := set[s.path]
+		if !ok || incomplete && slices.Contains(credentialPaths, s.path) {
+			continue
+		}
+		if err := s.set(cfg, cfg.Apps[0], g.value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", g.src, err))
+			cfg.refuse(s.path)
+			continue
+		}
+		cfg.note(s.path, g.src)
+	}
+	return errs
+}
+
+var credentialPaths = []string{"apps[0].id", "apps[0].key", "apps[0].secret"}
+
+// credentialsApp replaces the development app with a new one when id, key
+// or secret are given, and reports which are missing.
+func credentialsApp(cfg *Config, set map[string]given) error {
+	var have []given
+	var missing []string
+	for _, s := range overridable {
+		if !slices.Contains(credentialPaths, s.path) {
+			continue
+		}
+		if g, ok := set[s.path]; ok {
+			have = append(have, g)
+		} else {
+			missing = append(missing, fmt.Sprintf("%s (--%s)", s.env, s.flag))
+		}
+	}
+	switch {
+	case len(have) == 0:
+		return nil
+	case len(missing) > 0:
+		return fmt.Errorf("%s: app credentials are incomplete: %s missing; with no apps in a config file, id, key and secret together define the app",
+			have[0].src, strings.Join(missing, " and "))
+	}
+	cfg.Apps, cfg.DefaultApp = []*apps.App{NewApp()}, false
+	return nil
+}
+
+func setPort(dst *int, v string) error {
 	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("must be a port number 1-65535 (got %q)", v)
+	}
+	*dst = n
+	return nil
+}
+
+// setSeconds reads whole seconds, as Reverb's variables are.
+func setSeconds(dst *time.Duration, v string) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/int64(time.Second) {
 		return fmt.Errorf("must be a positive number of seconds (got %q)", v)
 	}
 	*dst = time.Duration(n) * time.Second
 	return nil
 }
 
-func positive(v string, dst *int) error {
+func setBytes(dst *int, v string) error {
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {
-		return fmt.Errorf("must be a positive number (got %q)", v)
+		return fmt.Errorf("must be a positive number of bytes (got %q)", v)
 	}
 	*dst = n
+	return nil
+}
+
+func setConnections(dst *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return fmt.Errorf("must be a number of connections, 0 (unlimited) or more (got %q)", v)
+	}
+	*dst = n
+	return nil
+}
+
+// setOrigins reads a comma-separated list, as Reverb's
+// REVERB_ALLOWED_ORIGINS.
+func setOrigins(dst *[]string, v string) error {
+	var list []string
+	for _, o := range strings.Split(v, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			list = append(list, o)
+		}
+	}
+	if len(list) == 0 {
+		return fmt.Errorf("must list at least one origin, comma-separated (\"*\" for any) (got %q)", v)
+	}
+	*dst = list
 	return nil
 }

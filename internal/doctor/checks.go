@@ -5,8 +5,6 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-
-	"github.com/herald-ws/herald/internal/envfile"
 )
 
 func (c *checker) duplicates() {
@@ -146,7 +144,7 @@ func (c *checker) vite() {
 				Why: "Echo in the browser is built from VITE_* variables; without it the client connects with undefined " + strings.ToLower(p) + ".",
 				Fix: fmt.Sprintf("Add %s%s=\"${%s%s}\" and rebuild the assets (npm run build).", vitePrefix, p, prefix, p)})
 		case client != server:
-			refs := envfile.References(e.Value)
+			refs := e.References()
 			c.add(Finding{Severity: Error, Check: "vite", Line: e.Line, Lines: []string{lineOf(serverEntry), lineOf(e)},
 				Title: fmt.Sprintf("%s%s (%q) differs from %s%s (%q)", vitePrefix, p, client, prefix, p, server),
 				Why:   "The browser bundle connects with different settings than the server uses" + refNote(refs) + ".",

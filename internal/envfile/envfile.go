@@ -1,10 +1,28 @@
 // Package envfile parses a Laravel .env file the way Laravel's phpdotenv
-// reads it, keeping what diagnostics need: line numbers, quoting, `export`,
-// and every definition of a key (duplicates included).
+// (vlucas/phpdotenv v5) reads it, and keeps what diagnostics need: the line
+// of every definition, its quoting and `export` prefix, and every definition
+// of a key, duplicates included.
+//
+// The grammar, as phpdotenv implements it:
+//
+//	# a comment line
+//	KEY=value            unquoted: ends at whitespace; '#' starts a comment
+//	export KEY=value     "export" is ignored
+//	KEY = value          whitespace around '=' is ignored
+//	KEY=                 an empty value
+//	KEY='literal ${X}'   single quotes: no escapes, no interpolation
+//	KEY="a\n\"b\" ${X}"  double quotes: \n \r \t \f \v \" \\ \$ escapes,
+//	                     ${X} interpolation, may continue over lines
+//	KEY=${X}/path        unquoted values interpolate too
+//
+// Two deliberate differences: a line without '=' is an error (phpdotenv
+// reads it as "unset KEY"), and an unterminated multi-line value is an
+// error (phpdotenv silently drops it and every line after it).
+//
+// A File is not modified after Parse and may be read from any goroutine.
 package envfile
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -14,11 +32,15 @@ import (
 // Entry is one KEY=VALUE definition.
 type Entry struct {
 	Key    string
-	Value  string // unquoted, escapes processed, not interpolated
+	Value  string // quotes removed, escapes processed, not interpolated
 	Raw    string // the definition's first line as written
-	Line   int    // 1-based
-	Quote  byte   // 0, '\'' or '"'
-	Export bool
+	Line   int    // 1-based line where the definition starts
+	Quote  byte   // 0 (unquoted), '\'' or '"'
+	Export bool   // written as "export KEY=…"
+
+	// refs are the byte offsets in Value of each '$' that may start a
+	// ${NAME} reference; an escaped "\$" and single-quoted text are absent.
+	refs []int
 }
 
 // File is a parsed .env file.
@@ -27,7 +49,17 @@ type File struct {
 	Entries []Entry // in file order, duplicates kept
 }
 
-// ParseFile reads and parses path.
+// SyntaxError is a line Laravel would refuse to load. Its message reads
+// "path:LINE: message".
+type SyntaxError struct {
+	Path string
+	Line int
+	Msg  string
+}
+
+func (e *SyntaxError) Error() string { return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Msg) }
+
+// ParseFile reads and parses the file at path.
 func ParseFile(path string) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -37,231 +69,138 @@ func ParseFile(path string) (*File, error) {
 	return Parse(path, f)
 }
 
-// Parse parses a .env file; path is used in error messages
-// ("path:LINE: message").
+// Parse parses a .env file read from r; path names it in the File and in
+// errors. The first syntax error stops parsing, as it stops Laravel.
 func Parse(path string, r io.Reader) (*File, error) {
-	p := &parser{path: path, file: &File{Path: path}}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		p.lines = append(p.lines, strings.TrimSuffix(sc.Text(), "\r"))
-	}
-	if err := sc.Err(); err != nil {
+	b, err := io.ReadAll(r)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	for p.i < len(p.lines) {
-		if err := p.entry(); err != nil {
+	p := newParser(path, string(b))
+	f := &File{Path: path}
+	for p.next < len(p.lines) {
+		e, ok, err := p.entry()
+		if err != nil {
 			return nil, err
 		}
+		if ok {
+			f.Entries = append(f.Entries, e)
+		}
 	}
-	return p.file, nil
+	return f, nil
+}
+
+// normalize ends every line with \n (phpdotenv splits on \r\n, \n and \r)
+// and drops the UTF-8 byte order mark that Windows editors write.
+func normalize(s string) string {
+	s = strings.TrimPrefix(s, "\uFEFF")
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	return strings.ReplaceAll(s, "\r", "\n")
+}
+
+func splitLines(s string) []string { return strings.Split(normalize(s), "\n") }
+
+// phpTrim is what PHP's trim() removes; phpdotenv trims names and values
+// with it.
+const phpTrim = " \t\n\r\x00\x0b"
+
+// isSpace is PHP's ctype_space.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
 
 type parser struct {
 	path  string
-	file  *File
-	lines []string
-	i     int // index of the next line
+	text  string   // the normalized file
+	lines []string // text split at \n
+	ends  []int    // where each line ends in text
+	next  int      // index of the next unread line
+}
+
+func newParser(path, s string) *parser {
+	p := &parser{path: path, text: normalize(s)}
+	p.lines = strings.Split(p.text, "\n")
+	p.ends = make([]int, len(p.lines))
+	end := -1
+	for i, l := range p.lines {
+		end += 1 + len(l)
+		p.ends[i] = end
+	}
+	return p
 }
 
 func (p *parser) errorf(line int, format string, args ...any) error {
-	return fmt.Errorf("%s:%d: %s", p.path, line, fmt.Sprintf(format, args...))
+	return &SyntaxError{Path: p.path, Line: line, Msg: fmt.Sprintf(format, args...)}
 }
 
-func (p *parser) entry() error {
-	lineNo := p.i + 1
-	raw := p.lines[p.i]
-	p.i++
-	s := strings.TrimSpace(raw)
+// entry reads the definition starting at the next line; ok is false for a
+// blank or comment line.
+func (p *parser) entry() (e Entry, ok bool, err error) {
+	raw := p.lines[p.next]
+	p.next++
+	e = Entry{Raw: raw, Line: p.next}
+	s := strings.Trim(raw, phpTrim)
 	if s == "" || s[0] == '#' {
-		return nil
+		return e, false, nil
 	}
-	e := Entry{Raw: raw, Line: lineNo}
-	if rest, ok := strings.CutPrefix(s, "export "); ok {
-		e.Export, s = true, strings.TrimSpace(rest)
+	name, value, found := strings.Cut(s, "=")
+	if !found {
+		return e, false, p.errorf(e.Line, "expected KEY=VALUE (got %q)", clip(s))
 	}
-	key, value, ok := strings.Cut(s, "=")
-	if !ok {
-		return p.errorf(lineNo, "expected KEY=VALUE, got %q", truncate(s))
+	if err := p.name(&e, strings.Trim(name, phpTrim)); err != nil {
+		return e, false, err
 	}
-	e.Key = strings.TrimSpace(key)
-	if !validKey(e.Key) {
-		return p.errorf(lineNo, "invalid variable name %q: use letters, digits and underscores, not starting with a digit", truncate(e.Key))
+	// phpdotenv continues a value over lines only when the quote follows
+	// '=' directly ("KEY=\"…" or "KEY =\"…", never "KEY= \"…"); such a
+	// value keeps the blanks that end its first line.
+	from := -1 // where a multi-line value starts in p.text
+	if strings.HasPrefix(value, `"`) {
+		_, value, _ = strings.Cut(strings.TrimLeft(raw, phpTrim), "=") // not right-trimmed
+		from = p.ends[p.next-1] - len(value)
 	}
-	value = strings.TrimLeft(value, " \t")
-	var err error
-	switch {
-	case strings.HasPrefix(value, `"`):
-		e.Quote = '"'
-		e.Value, err = p.quoted(value[1:], lineNo, '"')
-	case strings.HasPrefix(value, `'`):
-		e.Quote = '\''
-		e.Value, err = p.quoted(value[1:], lineNo, '\'')
-	default:
-		e.Value, err = unquoted(value)
-		if err != nil {
-			err = p.errorf(lineNo, "%s: %v", e.Key, err)
-		}
+	if err := p.value(&e, strings.TrimLeft(value, phpTrim), from); err != nil {
+		return e, false, err
 	}
-	if err != nil {
-		return err
+	return e, true, nil
+}
+
+// name sets e.Key (and e.Export) from the text before '='.
+func (p *parser) name(e *Entry, name string) error {
+	if name == "" {
+		return p.errorf(e.Line, "missing variable name before '='")
 	}
-	p.file.Entries = append(p.file.Entries, e)
+	// phpdotenv's rule exactly: "export" plus whitespace, in a name longer
+	// than 8 bytes (so "export A=1" is, in Laravel too, an invalid name).
+	if len(name) > 8 && strings.HasPrefix(name, "export") && isSpace(name[6]) {
+		e.Export, name = true, strings.TrimLeft(name[6:], phpTrim)
+	}
+	if len(name) >= 3 && (name[0] == '"' || name[0] == '\'') && name[len(name)-1] == name[0] {
+		name = name[1 : len(name)-1] // 'KEY'=value and "KEY"=value are allowed
+	}
+	if !ValidName(name) {
+		return p.errorf(e.Line, "invalid variable name %q (use letters, digits, '_' and '.')", clip(name))
+	}
+	e.Key = name
 	return nil
 }
 
-// quoted reads a quoted value that may continue over further lines.
-func (p *parser) quoted(s string, lineNo int, q byte) (string, error) {
-	var b strings.Builder
-	for {
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if q == '"' && c == '\\' && i+1 < len(s) {
-				i++
-				switch s[i] {
-				case 'n':
-					b.WriteByte('\n')
-				case 'r':
-					b.WriteByte('\r')
-				case 't':
-					b.WriteByte('\t')
-				case '"', '\\', '$':
-					b.WriteByte(s[i])
-				default:
-					b.WriteByte('\\')
-					b.WriteByte(s[i])
-				}
-				continue
-			}
-			if c == q {
-				rest := strings.TrimSpace(s[i+1:])
-				if rest != "" && rest[0] != '#' {
-					return "", p.errorf(lineNo, "unexpected %q after the closing quote", truncate(rest))
-				}
-				return b.String(), nil
-			}
-			b.WriteByte(c)
-		}
-		if p.i >= len(p.lines) {
-			return "", p.errorf(lineNo, "unterminated %c-quoted value", q)
-		}
-		b.WriteByte('\n')
-		s = p.lines[p.i]
-		p.i++
-	}
-}
-
-// unquoted handles a bare value: an inline comment starts at " #".
-func unquoted(s string) (string, error) {
-	if i := strings.Index(s, " #"); i >= 0 {
-		s = s[:i]
-	} else if i := strings.Index(s, "\t#"); i >= 0 {
-		s = s[:i]
-	}
-	s = strings.TrimSpace(s)
-	if strings.ContainsAny(s, " \t") {
-		return "", fmt.Errorf("unquoted value %q contains whitespace; Laravel refuses it: put it in double quotes", truncate(s))
-	}
-	return s, nil
-}
-
-func validKey(k string) bool {
-	if k == "" || (k[0] >= '0' && k[0] <= '9') {
+// ValidName reports whether name is a variable name phpdotenv accepts:
+// one or more of A-Z, a-z, 0-9, '_' and '.'.
+func ValidName(name string) bool {
+	if name == "" {
 		return false
 	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !(c == '_' || c == '.' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c == '_' || c == '.' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
 			return false
 		}
 	}
 	return true
 }
 
-// Lookup returns the definition that takes effect: the last one.
-func (f *File) Lookup(key string) (Entry, bool) {
-	for i := len(f.Entries) - 1; i >= 0; i-- {
-		if f.Entries[i].Key == key {
-			return f.Entries[i], true
-		}
-	}
-	return Entry{}, false
-}
-
-// Duplicates returns the keys defined more than once, each with all its
-// definitions in file order.
-func (f *File) Duplicates() map[string][]Entry {
-	all := map[string][]Entry{}
-	for _, e := range f.Entries {
-		all[e.Key] = append(all[e.Key], e)
-	}
-	out := map[string][]Entry{}
-	for k, es := range all {
-		if len(es) > 1 {
-			out[k] = es
-		}
-	}
-	return out
-}
-
-// Resolve returns every key's effective value with ${VAR} interpolated
-// (not in single-quoted values). A variable is looked up in environ first
-// (the process environment wins in Laravel), then in earlier keys of the
-// file; an unknown one becomes empty.
-func (f *File) Resolve(environ func(string) (string, bool)) map[string]string {
-	out := map[string]string{}
-	for _, e := range f.Entries {
-		v := e.Value
-		if e.Quote != '\'' {
-			v = interpolate(v, func(name string) string {
-				if environ != nil {
-					if ev, ok := environ(name); ok {
-						return ev
-					}
-				}
-				return out[name]
-			})
-		}
-		out[e.Key] = v
-	}
-	return out
-}
-
-// References returns the variable names a value interpolates.
-func References(value string) []string {
-	var names []string
-	interpolate(value, func(name string) string { names = append(names, name); return "" })
-	return names
-}
-
-func interpolate(s string, lookup func(string) string) string {
-	if !strings.Contains(s, "${") {
-		return s
-	}
-	var b strings.Builder
-	for {
-		i := strings.Index(s, "${")
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i])
-		name, def, hasDef := strings.Cut(s[i+2:i+j], ":-")
-		v := lookup(name)
-		if v == "" && hasDef {
-			v = def
-		}
-		b.WriteString(v)
-		s = s[i+j+1:]
-	}
-}
-
-func truncate(s string) string {
+// clip shortens s for an error message.
+func clip(s string) string {
 	if len(s) > 60 {
 		return s[:60] + "…"
 	}

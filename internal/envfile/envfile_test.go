@@ -1,7 +1,9 @@
 package envfile
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -15,132 +17,230 @@ func parse(t *testing.T, s string) *File {
 	return f
 }
 
-func TestParseForms(t *testing.T) {
-	f := parse(t, `# comment
-APP_NAME="Herald Demo"
-APP_ENV=local # trailing comment
-export REVERB_APP_KEY=abc123
-EMPTY=
-SPACED = value
-SINGLE='literal ${APP_ENV} # not a comment'
-ESCAPED="line1\nline2 \"q\" \\ \$HOME"
-MULTI="first
-second"
-URL=https://example.com/#anchor
-`)
-	want := map[string]string{
-		"APP_NAME":       "Herald Demo",
-		"APP_ENV":        "local",
-		"REVERB_APP_KEY": "abc123",
-		"EMPTY":          "",
-		"SPACED":         "value",
-		"SINGLE":         "literal ${APP_ENV} # not a comment",
-		"ESCAPED":        "line1\nline2 \"q\" \\ $HOME",
-		"MULTI":          "first\nsecond",
-		"URL":            "https://example.com/#anchor",
+func TestParse(t *testing.T) {
+	cases := []struct {
+		name, in string
+		key      string // the entry checked (its last definition)
+		want     Entry  // Key, Value, Line, Quote, Export are compared
+	}{
+		{"plain", "KEY=value", "KEY", Entry{Value: "value", Line: 1}},
+		{"export", "export KEY=value", "KEY", Entry{Value: "value", Line: 1, Export: true}},
+		{"export with a tab", "export\tKEY=value", "KEY", Entry{Value: "value", Line: 1, Export: true}},
+		{"spaces around =", "  KEY  =  value  ", "KEY", Entry{Value: "value", Line: 1}},
+		{"empty", "KEY=", "KEY", Entry{Value: "", Line: 1}},
+		{"empty with blanks", "KEY=   ", "KEY", Entry{Value: "", Line: 1}},
+		{"empty double quotes", `KEY=""`, "KEY", Entry{Value: "", Line: 1, Quote: '"'}},
+		{"inline comment", "KEY=value # note", "KEY", Entry{Value: "value", Line: 1}},
+		{"comment only", "KEY=# note", "KEY", Entry{Value: "", Line: 1}},
+		{"hash ends a bare value", "URL=https://example.com/#anchor", "URL", Entry{Value: "https://example.com/", Line: 1}},
+		{"hash inside quotes", `KEY="a # b" # c`, "KEY", Entry{Value: "a # b", Line: 1, Quote: '"'}},
+		{"comment right after the quote", `KEY="a"#c`, "KEY", Entry{Value: "a", Line: 1, Quote: '"'}},
+		{"equals in value", "KEY=a=b", "KEY", Entry{Value: "a=b", Line: 1}},
+		{"single quotes are literal", `KEY='lit ${X} \n # no'`, "KEY", Entry{Value: `lit ${X} \n # no`, Line: 1, Quote: '\''}},
+		{"double-quote escapes", `KEY="a\nb \"q\" \\ \$X \t\r\f\v"`, "KEY", Entry{Value: "a\nb \"q\" \\ $X \t\r\f\v", Line: 1, Quote: '"'}},
+		{"backslash in a bare value", `KEY=a\nb`, "KEY", Entry{Value: `a\nb`, Line: 1}},
+		{"quote inside a bare value", `KEY=it's`, "KEY", Entry{Value: "it's", Line: 1}},
+		{"interpolation is not done by Parse", "KEY=${A}/x", "KEY", Entry{Value: "${A}/x", Line: 1}},
+		{"quoted name", `'KEY'=v`, "KEY", Entry{Value: "v", Line: 1}},
+		{"dots and digits in names", "1.KEY_2=v", "1.KEY_2", Entry{Value: "v", Line: 1}},
+		{"multi-line", "A=1\nKEY=\"first\n  second\nthird\"\nB=2", "KEY", Entry{Value: "first\n  second\nthird", Line: 2, Quote: '"'}},
+		{"line after a multi-line value", "KEY=\"x\ny\"\nNEXT=1", "NEXT", Entry{Value: "1", Line: 3}},
+		{"multi-line keeps trailing blanks", "KEY=\"a  \nb\"", "KEY", Entry{Value: "a  \nb", Line: 1, Quote: '"'}},
+		{"escaped quote in a multi-line value", "KEY=\"a\\\"\nb\"", "KEY", Entry{Value: "a\"\nb", Line: 1, Quote: '"'}},
+		{"comments and blanks", "# c\n\n   # indented\nKEY=v", "KEY", Entry{Value: "v", Line: 4}},
+		{"CRLF", "A=1\r\nKEY=\"x\r\ny\"\r\n", "KEY", Entry{Value: "x\ny", Line: 2, Quote: '"'}},
+		{"old Mac CR", "A=1\rKEY=v\r", "KEY", Entry{Value: "v", Line: 2}},
+		{"byte order mark", "\uFEFFKEY=v", "KEY", Entry{Value: "v", Line: 1}},
+		{"last definition wins", "KEY=a\nKEY=b", "KEY", Entry{Value: "b", Line: 2}},
 	}
-	for k, v := range want {
-		e, ok := f.Lookup(k)
-		if !ok || e.Value != v {
-			t.Errorf("%s = %q (found %v), want %q", k, e.Value, ok, v)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e, ok := parse(t, c.in).Lookup(c.key)
+			c.want.Key = c.key
+			got := Entry{Key: e.Key, Value: e.Value, Line: e.Line, Quote: e.Quote, Export: e.Export}
+			if !ok || got.Key != c.want.Key || got.Value != c.want.Value || got.Line != c.want.Line || got.Quote != c.want.Quote || got.Export != c.want.Export {
+				t.Errorf("Lookup(%q) = %+v (found %v)\nwant %+v", c.key, got, ok, c.want)
+			}
+		})
+	}
+}
+
+func TestRawAndEntries(t *testing.T) {
+	f := parse(t, "# top\nexport AA=1 # one\nB=\"x\ny\"\n")
+	want := []struct {
+		key, raw string
+		line     int
+	}{{"AA", "export AA=1 # one", 2}, {"B", `B="x`, 3}}
+	if len(f.Entries) != len(want) {
+		t.Fatalf("entries %+v", f.Entries)
+	}
+	for i, w := range want {
+		if e := f.Entries[i]; e.Key != w.key || e.Raw != w.raw || e.Line != w.line {
+			t.Errorf("entry %d = %+v, want %+v", i, e, w)
 		}
 	}
-	if e, _ := f.Lookup("REVERB_APP_KEY"); !e.Export || e.Line != 4 {
-		t.Errorf("export entry %+v", e)
-	}
-	if e, _ := f.Lookup("SINGLE"); e.Quote != '\'' {
-		t.Errorf("quote %q", e.Quote)
-	}
-	if e, _ := f.Lookup("URL"); e.Line != 11 {
-		t.Errorf("line after a multi-line value: %d", e.Line)
+	if f.Path != ".env" {
+		t.Errorf("path %q", f.Path)
 	}
 }
 
 func TestErrors(t *testing.T) {
-	cases := map[string]string{
-		"A=1\nnot a definition\n": ".env:2: expected KEY=VALUE",
-		"1ABC=x":                  ".env:1: invalid variable name",
-		"A=\"open\nstill open\n":  ".env:1: unterminated \"-quoted value",
-		"A=two words":             ".env:1: A: unquoted value \"two words\" contains whitespace",
-		"A=\"x\" y":               ".env:1: unexpected \"y\" after the closing quote",
-		"OK=1\nB-C=2":             ".env:2: invalid variable name",
+	cases := []struct{ name, in, want string }{
+		{"no equals", "A=1\nnot a definition\n", `.env:2: expected KEY=VALUE (got "not a definition")`},
+		{"bare name", "A=1\n\nLONELY", `.env:3: expected KEY=VALUE (got "LONELY")`},
+		{"no name", "=value", `.env:1: missing variable name before '='`},
+		{"dash in name", "OK=1\nB-C=2", `.env:2: invalid variable name "B-C" (use letters, digits, '_' and '.')`},
+		{"space in name", "MY KEY=1", `.env:1: invalid variable name "MY KEY" (use letters, digits, '_' and '.')`},
+		{"export of a one-letter name (as phpdotenv)", "export A=1", `.env:1: invalid variable name "export A" (use letters, digits, '_' and '.')`},
+		{"unterminated double quote", "A=1\nB=\"open\nstill open\n", `.env:2: B: missing closing " quote`},
+		{"quote after a blank does not continue", "A= \"open\nB=1", `.env:1: A: missing closing " quote`},
+		{"unterminated single quote", "A='open\nx'", `.env:1: A: missing closing ' quote (single-quoted values cannot span lines)`},
+		{"whitespace in a bare value", "A=two words", `.env:1: A: unquoted value "two words" contains whitespace; Laravel refuses it: put it in double quotes`},
+		{"text after the quote", `A="x" y`, `.env:1: A: unexpected "y" after the closing quote`},
+		{"text after a single quote", `A='x'y`, `.env:1: A: unexpected "y" after the closing quote`},
+		{"unknown escape", `A="C:\path"`, `.env:1: A: unexpected escape sequence \p in a double-quoted value (allowed: \n \r \t \f \v \" \\ \$)`},
+		{"unknown escape on a later line", "A=\"ok\nC:\\dir\"", `.env:2: A: unexpected escape sequence \d in a double-quoted value (allowed: \n \r \t \f \v \" \\ \$)`},
+		{"backslash at the end of a line", "A=\"x\\\ny\"", `.env:1: A: unexpected '\' at the end of the line in a double-quoted value (allowed: \n \r \t \f \v \" \\ \$)`},
 	}
-	for in, want := range cases {
-		_, err := Parse(".env", strings.NewReader(in))
-		if err == nil || !strings.HasPrefix(err.Error(), want) {
-			t.Errorf("Parse(%q) = %v, want prefix %q", in, err, want)
-		}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := Parse(".env", strings.NewReader(c.in))
+			if err == nil {
+				t.Fatalf("parsed: %+v", f.Entries)
+			}
+			if err.Error() != c.want {
+				t.Errorf("error\n got %s\nwant %s", err, c.want)
+			}
+			var se *SyntaxError
+			if !errors.As(err, &se) || se.Path != ".env" || se.Line < 1 {
+				t.Errorf("not a located *SyntaxError: %#v", err)
+			}
+		})
 	}
 }
 
-// The seed's .env.example: BROADCAST_CONNECTION at lines 40 and 85.
-func TestDuplicatesSeed(t *testing.T) {
+// seedEnv has the shape of the seed project's .env: BROADCAST_CONNECTION
+// defined in a "VPS" section at line 40 and again in the Reverb section at
+// line 85.
+func seedEnv() string {
 	lines := make([]string, 100)
 	for i := range lines {
 		lines[i] = fmt.Sprintf("# line %d", i+1)
 	}
+	lines[0] = `APP_NAME="Marketplace"`
 	lines[39] = "BROADCAST_CONNECTION=redis"
 	lines[84] = "BROADCAST_CONNECTION=reverb"
+	lines[85] = "REVERB_APP_KEY=q8w3n5v7x2c4b6m9z1"
+	lines[86] = `VITE_REVERB_APP_KEY="${REVERB_APP_KEY}"`
 	lines[97] = "BROADCAST_DRIVER=pusher"
-	f := parse(t, strings.Join(lines, "\n"))
+	return strings.Join(lines, "\n") + "\n"
+}
+
+func TestDuplicatesSeed(t *testing.T) {
+	f := parse(t, seedEnv())
 	d := f.Duplicates()
 	bc := d["BROADCAST_CONNECTION"]
-	if len(d) != 1 || len(bc) != 2 || bc[0].Line != 40 || bc[1].Line != 85 || bc[0].Value != "redis" {
-		t.Fatalf("duplicates %+v", d)
+	if len(d) != 1 || len(bc) != 2 {
+		t.Fatalf("Duplicates() = %+v, want only BROADCAST_CONNECTION twice", d)
 	}
-	if e, _ := f.Lookup("BROADCAST_CONNECTION"); e.Value != "reverb" || e.Line != 85 {
-		t.Fatalf("effective %+v", e)
+	if bc[0].Line != 40 || bc[0].Value != "redis" || bc[1].Line != 85 || bc[1].Value != "reverb" {
+		t.Errorf("definitions %+v, want redis at 40 and reverb at 85", bc)
+	}
+	if e, ok := f.Lookup("BROADCAST_CONNECTION"); !ok || e.Value != "reverb" || e.Line != 85 {
+		t.Errorf("Lookup = %+v, want line 85's reverb", e)
+	}
+	if got := f.Resolve(nil)["VITE_REVERB_APP_KEY"]; got != "q8w3n5v7x2c4b6m9z1" {
+		t.Errorf("VITE_REVERB_APP_KEY resolved to %q", got)
+	}
+	if _, ok := f.Lookup("MISSING"); ok {
+		t.Error("Lookup found a key that is not defined")
 	}
 }
 
 func TestResolve(t *testing.T) {
-	f := parse(t, `REVERB_HOST=ws.example.com
-REVERB_PORT=443
-VITE_REVERB_HOST="${REVERB_HOST}"
-VITE_REVERB_PORT=${REVERB_PORT}
-VITE_LITERAL='${REVERB_HOST}'
-FROM_ENV="${HOME_DIR}/x"
-DEFAULTED=${MISSING:-fallback}
-`)
-	env := func(k string) (string, bool) {
-		if k == "HOME_DIR" {
-			return "/home/app", true
-		}
-		if k == "REVERB_PORT" {
-			return "8443", true // the process environment wins
-		}
-		return "", false
+	env := map[string]string{"HOME_DIR": "/home/app", "REVERB_PORT": "8443", "EMPTY_ENV": ""}
+	environ := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cases := []struct{ name, in, key, want string }{
+		{"earlier key", "A=x\nB=\"${A}\"", "B", "x"},
+		{"bare value", "A=x\nB=${A}/y", "B", "x/y"},
+		{"environment", "B=\"${HOME_DIR}/x\"", "B", "/home/app/x"},
+		{"environment wins over the file", "REVERB_PORT=443\nB=${REVERB_PORT}", "B", "8443"},
+		{"empty environment value is defined", "EMPTY_ENV=file\nB=[${EMPTY_ENV}]", "B", "[]"},
+		{"unknown stays as written", "B=\"${NOPE}-x\"", "B", "${NOPE}-x"},
+		{"later key is not yet known", "B=${A}\nA=x", "B", "${A}"},
+		{"redefinition", "A=1\nA=2\nB=${A}", "B", "2"},
+		{"single quotes are literal", "A=x\nB='${A}'", "B", "${A}"},
+		{"escaped dollar is literal", "A=x\nB=\"\\${A} ${A}\"", "B", "${A} x"},
+		{"several references", "A=a\nC=c\nB=\"${A}${C}-${A}\"", "B", "ac-a"},
+		{"replacement not rescanned", "A='${C}'\nC=c\nB=${A}", "B", "${C}"},
+		{"no default syntax", "B=${NOPE:-d}", "B", "${NOPE:-d}"},
+		{"plain dollar", "A=x\nB=\"$A ${ A} ${A\"", "B", "$A ${ A} ${A"},
+		{"multi-line", "A=x\nB=\"1 ${A}\n2 ${A}\"", "B", "1 x\n2 x"},
 	}
-	got := f.Resolve(env)
-	want := map[string]string{"VITE_REVERB_HOST": "ws.example.com", "VITE_REVERB_PORT": "8443", "VITE_LITERAL": "${REVERB_HOST}", "FROM_ENV": "/home/app/x", "DEFAULTED": "fallback"}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s = %q, want %q", k, got[k], v)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := parse(t, c.in).Resolve(environ)[c.key]; got != c.want {
+				t.Errorf("%s = %q, want %q", c.key, got, c.want)
+			}
+		})
+	}
+	if got := parse(t, "A=x\nB=${A}").Resolve(nil)["B"]; got != "x" {
+		t.Errorf("nil environ: %q", got)
+	}
+}
+
+func TestReferences(t *testing.T) {
+	f := parse(t, "A=\"${X}-${Y.Z} \\${NOT}\"\nB='${LIT}'\nC=$NONE")
+	cases := []struct {
+		key  string
+		want []string
+	}{{"A", []string{"X", "Y.Z"}}, {"B", nil}, {"C", nil}}
+	for _, c := range cases {
+		e, _ := f.Lookup(c.key)
+		if got := e.References(); !slices.Equal(got, c.want) {
+			t.Errorf("%s.References() = %q, want %q", c.key, got, c.want)
 		}
 	}
-	if refs := References("${A}-${B:-x}"); fmt.Sprint(refs) != "[A B]" {
-		t.Errorf("References = %v", refs)
+	if got := References("${A}-${B:-x}${C}${"); !slices.Equal(got, []string{"A", "C"}) {
+		t.Errorf("References = %q", got)
 	}
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"A=1\n", "export B=\"x\ny\"\n", "C='z' # c\n", "D=${A}\n", "#x\n\nE=\n", "F=\"\\n\\\"\"\n"} {
+	for _, s := range []string{
+		"A=1\n", "export B=\"x\ny\"\n", "C='z' # c\n", "D=${A}\n", "#x\n\nE=\n", "F=\"\\n\\\"\"\n",
+		seedEnv(), "G=\"a\\$ ${B}\"\r\n", "'H'=1", "I=\"x\\q\"", "J=a b", "=", "export  K.L=\"${M}${N}\"",
+	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		file, err := Parse(".env", strings.NewReader(s))
+		lines := len(splitLines(s))
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), ".env") {
-				t.Fatalf("error without location: %v", err)
+			var se *SyntaxError
+			if !errors.As(err, &se) || se.Line < 1 || se.Line > lines || !strings.HasPrefix(err.Error(), fmt.Sprintf(".env:%d: ", se.Line)) {
+				t.Fatalf("error without a valid location: %v", err)
 			}
 			return
 		}
 		for _, e := range file.Entries {
-			if !validKey(e.Key) || e.Line < 1 {
+			if !ValidName(e.Key) || e.Line < 1 || e.Line > lines {
 				t.Fatalf("bad entry %+v", e)
 			}
+			if got := e.Interpolate(func(string) (string, bool) { return "", false }); got != e.Value {
+				t.Fatalf("interpolating nothing changed %q to %q", e.Value, got)
+			}
+			for _, name := range e.References() {
+				if !ValidName(name) {
+					t.Fatalf("reference %q", name)
+				}
+			}
 		}
-		_ = file.Resolve(nil)
-		_ = file.Duplicates()
+		_ = file.Resolve(func(k string) (string, bool) { return "${" + k + "}", len(k)%2 == 0 })
+		for k, es := range file.Duplicates() {
+			if len(es) < 2 || es[0].Key != k {
+				t.Fatalf("duplicates %q: %+v", k, es)
+			}
+		}
 	})
 }

@@ -100,6 +100,9 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
+	if s.cfg.Server.DebugAddr != "" {
+		serveDebug(s.cfg.Server.DebugAddr, s.log)
+	}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	go s.mgr.Run(sweepCtx)

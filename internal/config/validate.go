@@ -1,0 +1,178 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/herald-ws/herald/internal/apps"
+)
+
+// Validate checks the whole configuration and reports every problem,
+// joined, each naming the setting's source when Load recorded it
+// ("herald.yaml:12: apps[0].client_events: …") and its path otherwise
+// ("apps[0].client_events: …").
+func (c *Config) Validate() error {
+	return errors.Join(c.problems()...)
+}
+
+// problems lists what Validate reports, one error per problem.
+func (c *Config) problems() []error {
+	v := &validator{c: c}
+	v.server()
+	v.log()
+	if len(c.Apps) == 0 {
+		v.errs = append(v.errs, errors.New("apps: at least one app is required"))
+	}
+	ids, keys := map[string]int{}, map[string]int{}
+	for i, a := range c.Apps {
+		p := fmt.Sprintf("apps[%d]", i)
+		if a == nil {
+			v.bad(p, "must not be nil")
+			continue
+		}
+		v.credentials(a, p)
+		if j, ok := ids[a.ID]; ok && a.ID != "" {
+			v.bad(p+".id", "duplicate of apps[%d].id", j)
+		} else {
+			ids[a.ID] = i
+		}
+		if j, ok := keys[a.Key]; ok && a.Key != "" {
+			v.bad(p+".key", "duplicate of apps[%d].key", j)
+		} else {
+			keys[a.Key] = i
+		}
+		v.app(a, p)
+	}
+	return v.errs
+}
+
+type validator struct {
+	c    *Config
+	errs []error
+}
+
+// bad reports a problem with the setting at path, unless Load already
+// refused the value given for it.
+func (v *validator) bad(path, format string, args ...any) {
+	if v.c.wasRefused(path) {
+		return
+	}
+	v.errs = append(v.errs, fmt.Errorf("%s: %s", v.c.label(path), fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) server() {
+	s := v.c.Server
+	if s.Port < 0 || s.Port > 65535 {
+		v.bad("server.port", "must be a port number 1-65535 (got %d)", s.Port)
+	}
+	if msg := checkPath(s.Path); msg != "" {
+		v.bad("server.path", "%s (got %q)", msg, s.Path)
+	}
+	if s.ShutdownTimeout <= 0 {
+		v.bad("server.shutdown_timeout", "must be positive (got %s)", s.ShutdownTimeout)
+	}
+	if s.Transport != "" && !slices.Contains([]string{"epoll", "goroutine"}, s.Transport) {
+		v.bad("server.transport", "must be one of epoll, goroutine (got %q)", s.Transport)
+	}
+}
+
+// checkPath explains what is wrong with a server path, or returns "".
+func checkPath(p string) string {
+	switch {
+	case p == "":
+		return ""
+	case !strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/"):
+		return "must start with / and not end with /"
+	case strings.Contains(p, "//") || strings.ContainsAny(p, "?# \t\r\n"):
+		return "must be a URL path like /ws, without '//', '?', '#' or spaces"
+	}
+	return ""
+}
+
+func (v *validator) log() {
+	if l := v.c.Log.Level; !slices.Contains([]string{"debug", "info", "warn", "error"}, l) {
+		v.bad("log.level", "must be one of debug, info, warn, error (got %q)", l)
+	}
+	if f := v.c.Log.Format; !slices.Contains([]string{"text", "json"}, f) {
+		v.bad("log.format", "must be one of text, json (got %q)", f)
+	}
+}
+
+// credentials checks that id, key and secret are given, and that id and
+// key are safe in the URL paths /apps/{id} and /app/{key}. The secret only
+// feeds HMACs and may hold anything.
+func (v *validator) credentials(a *apps.App, p string) {
+	for _, f := range []struct{ name, value string }{{"id", a.ID}, {"key", a.Key}, {"secret", a.Secret}} {
+		switch {
+		case f.value == "":
+			v.bad(p+"."+f.name, "is required")
+		case f.name != "secret" && strings.ContainsAny(f.value, " \t\r\n/?#%"):
+			v.bad(p+"."+f.name, "must not contain spaces, '/', '?', '#' or '%%' (got %q)", f.value)
+		}
+	}
+}
+
+func (v *validator) app(a *apps.App, p string) {
+	if len(a.AllowedOrigins) == 0 {
+		v.bad(p+".allowed_origins", "must list at least one origin (\"*\" for any)")
+	}
+	for _, o := range a.AllowedOrigins {
+		if strings.TrimSpace(o) == "" {
+			v.bad(p+".allowed_origins", "must not contain an empty origin")
+			break
+		}
+	}
+	if a.MaxConnections < 0 {
+		v.bad(p+".max_connections", "must be 0 (unlimited) or more (got %d)", a.MaxConnections)
+	}
+	if !slices.Contains([]string{apps.ClientEventsMembers, apps.ClientEventsAll, apps.ClientEventsNone}, a.ClientEvents) {
+		v.bad(p+".client_events", "must be one of members, all, none (got %q)", a.ClientEvents)
+	}
+	if a.AuthorizedConnectionsTimeout < 0 {
+		v.bad(p+".authorized_connections_timeout", "must be 0 (off) or positive (got %s)", a.AuthorizedConnectionsTimeout)
+	}
+	// Clients receive activity_timeout as whole seconds.
+	if a.ActivityTimeout < time.Second || a.ActivityTimeout%time.Second != 0 {
+		v.bad(p+".activity_timeout", "must be a whole number of seconds, at least 1 (got %s)", a.ActivityTimeout)
+	}
+	if a.PingInterval <= 0 {
+		v.bad(p+".ping_interval", "must be positive (got %s)", a.PingInterval)
+	}
+	if a.PongTimeout <= 0 {
+		v.bad(p+".pong_timeout", "must be positive (got %s)", a.PongTimeout)
+	}
+	if a.MaxMessageBytes <= 0 {
+		v.bad(p+".max_message_bytes", "must be positive (got %d)", a.MaxMessageBytes)
+	}
+	for _, f := range limitFields(&a.Limits) {
+		if *f.v <= 0 {
+			v.bad(p+".limits."+f.name, "must be positive (got %d)", *f.v)
+		}
+	}
+}
+
+// limitField is one limit with its config-file name.
+type limitField struct {
+	name string
+	v    *int
+}
+
+// limitFields lists l's fields in declaration order.
+func limitFields(l *apps.Limits) []limitField {
+	return []limitField{
+		{"max_event_payload_bytes", &l.MaxEventPayloadBytes},
+		{"max_channels_per_event", &l.MaxChannelsPerEvent},
+		{"max_batch_events", &l.MaxBatchEvents},
+		{"max_channel_name_length", &l.MaxChannelNameLength},
+		{"max_event_name_length", &l.MaxEventNameLength},
+		{"max_presence_members", &l.MaxPresenceMembers},
+		{"max_presence_user_id_length", &l.MaxPresenceUserIDLength},
+		{"max_presence_info_bytes", &l.MaxPresenceInfoBytes},
+		{"max_request_bytes", &l.MaxRequestBytes},
+		{"client_events_per_second", &l.ClientEventsPerSecond},
+		{"max_watchlist", &l.MaxWatchlist},
+	}
+}
