@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"time"
 
@@ -43,6 +44,7 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Dialers, "dialers", 64, "concurrent connection attempts")
 	fs.DurationVar(&o.Drain, "drain", 3*time.Second, "how long to wait for late deliveries")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "pid of a local server (found from the port when omitted)")
+	rounds := fs.Int("rounds", 1, "repeat the run and report median [min–max] of each figure")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	url, rest := splitPositional(args)
 	if err := fs.Parse(rest); err != nil {
@@ -60,23 +62,65 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rep, err := loadgen.Run(ctx, o)
-	if o.Progress != nil {
-		fmt.Fprintln(stderr)
+	var reps []*loadgen.Report
+	failed := false
+	for i := range max(1, *rounds) {
+		rep, err := loadgen.Run(ctx, o)
+		if o.Progress != nil {
+			fmt.Fprintln(stderr)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "herald bench: round %d: %v\n", i+1, err)
+			return 1
+		}
+		failed = failed || rep.Lost > 0 || rep.ConnectFailures > 0 || rep.PublishErrors > 0
+		reps = append(reps, rep)
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "herald bench: %v\n", err)
-		return 1
+	switch {
+	case *asJSON && len(reps) == 1:
+		_ = writeJSON(stdout, reps[0])
+	case *asJSON:
+		_ = writeJSON(stdout, reps)
+	case len(reps) == 1:
+		printBench(out, reps[0])
+	default:
+		printRounds(out, reps)
 	}
-	if *asJSON {
-		_ = writeJSON(stdout, rep)
-	} else {
-		printBench(out, rep)
-	}
-	if rep.Lost > 0 || rep.ConnectFailures > 0 || rep.PublishErrors > 0 {
+	if failed {
 		return 1
 	}
 	return 0
+}
+
+// printRounds prints median [min–max] of each figure over the rounds.
+func printRounds(o *out, reps []*loadgen.Report) {
+	stat := func(f func(*loadgen.Report) float64, unit string, scale float64) string {
+		v := make([]float64, len(reps))
+		for i, r := range reps {
+			v[i] = f(r) / scale
+		}
+		sort.Float64s(v)
+		return fmt.Sprintf("%.1f%s [%.1f–%.1f]", v[len(v)/2], unit, v[0], v[len(v)-1])
+	}
+	ms := float64(time.Millisecond)
+	o.printf("rounds             %d (median [min–max])\n", len(reps))
+	o.printf("connect+subscribe  %s/s\n", stat(func(r *loadgen.Report) float64 { return r.ConnectRate }, "", 1))
+	o.printf("deliveries         %s/s\n", stat(func(r *loadgen.Report) float64 { return r.DeliveryRate }, "", 1))
+	o.printf("latency p50        %s\n", stat(func(r *loadgen.Report) float64 { return float64(r.P50) }, " ms", ms))
+	o.printf("latency p99        %s\n", stat(func(r *loadgen.Report) float64 { return float64(r.P99) }, " ms", ms))
+	if reps[0].ServerPID > 0 {
+		o.printf("RSS per conn       %s\n", stat(func(r *loadgen.Report) float64 { return r.RSSPerConnKiB }, " KiB", 1))
+		o.printf("CPU per million    %s\n", stat(func(r *loadgen.Report) float64 { return r.CPUPerMillion }, " s", 1))
+	}
+	var lost int64
+	for _, r := range reps {
+		lost += r.Lost
+	}
+	if lost > 0 {
+		o.printf("%s\n", o.paint(red, fmt.Sprintf("LOST %d messages over all rounds", lost)))
+	} else {
+		o.printf("%s\n", o.paint(green, "nothing lost in any round"))
+	}
 }
 
 func progressBar(w io.Writer) func(loadgen.Progress) {

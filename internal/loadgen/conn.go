@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"golang.org/x/sys/unix"
 )
 
 // conn is one benchmark connection; its reader goroutine counts
@@ -31,9 +33,9 @@ func dial(ctx context.Context, b *bench, i int) (*conn, error) {
 	d := ws.Dialer{
 		Timeout: 10 * time.Second,
 		NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			nd := net.Dialer{LocalAddr: sourceAddr(i)}
-			if host, _, _ := net.SplitHostPort(addr); !isLoopback(host) {
-				nd.LocalAddr = nil
+			var nd net.Dialer
+			if host, _, _ := net.SplitHostPort(addr); isLoopback(host) && b.o.Conns > perSourceAddr {
+				nd = net.Dialer{LocalAddr: b.sourceAddr(i), Control: bindNoPort}
 			}
 			return nd.DialContext(ctx, network, addr)
 		},
@@ -156,11 +158,31 @@ func (c *conn) readLoop(br *bufio.Reader, b *bench) {
 	}
 }
 
-func (c *conn) close() { _ = c.nc.Close() }
+// close resets the connection (SO_LINGER 0): no TIME_WAIT is left behind
+// to slow down and then exhaust the next run's connects.
+func (c *conn) close() {
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.nc.Close()
+}
 
 func newHTTPClient(publishers int) *http.Client {
 	return &http.Client{
 		Timeout:   10 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: publishers, MaxConnsPerHost: publishers},
 	}
+}
+
+// bindNoPort defers the choice of the source port from bind to connect, so
+// that ports are shared across destinations instead of reserved per bind.
+func bindNoPort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }

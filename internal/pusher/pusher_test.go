@@ -225,3 +225,21 @@ func FuzzChannelName(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkDecodeFrame(b *testing.B) {
+	msg := []byte(`{"event":"client-typing","channel":"private-chat.1","data":{"user":"ann","typing":true}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeFrame(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeEvent(b *testing.B) {
+	data := `{"company_id":1,"marketplace_account_id":2,"new_orders_count":3,"stats":{"total":120}}`
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Event("company.1.marketplace.2.orders", "orders.updated", data)
+	}
+}

@@ -36,6 +36,7 @@ type econn struct {
 	sess *session.Session
 
 	writing  atomic.Bool // a flush is scheduled or running
+	rdl, wdl lazyDeadline
 	finished atomic.Bool
 	once     sync.Once
 
@@ -93,7 +94,7 @@ func (c *econn) onReadable() {
 		br.Reset(nil)
 		readers.Put(br)
 	}()
-	_ = c.nc.SetReadDeadline(time.Now().Add(readTimeout))
+	c.rdl.refresh(readTimeout, c.nc.SetReadDeadline)
 	for {
 		if !c.readFrame(br) {
 			c.finish()
@@ -227,7 +228,7 @@ func (c *econn) flushOnce() bool {
 	}
 	var err error
 	if len(buf) > 0 {
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
+		c.wdl.refresh(c.srv.WriteTimeout, c.nc.SetWriteDeadline)
 		_, err = c.nc.Write(buf)
 	}
 	if cap(buf) <= 1<<20 {

@@ -55,6 +55,7 @@ func New(mgr *session.Manager, prefix, kind string, log *slog.Logger) (*Server, 
 		kind = TransportEpoll
 	}
 	if kind == TransportEpoll {
+		startCoarseClock()
 		s.pool = newPool(0)
 		p, err := newPoller(s.pool)
 		if err != nil {
