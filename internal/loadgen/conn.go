@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -114,11 +113,20 @@ func readFrame(br *bufio.Reader) ([]byte, ws.OpCode, error) {
 var dataMarker = []byte(`"data":"`)
 
 func (c *conn) readLoop(br *bufio.Reader, b *bench) {
+	var buf []byte // reused: the generator must not compete for CPU with garbage
 	for {
-		p, op, err := readFrame(br)
+		h, err := ws.ReadHeader(br)
 		if err != nil {
 			return
 		}
+		if int64(cap(buf)) < h.Length {
+			buf = make([]byte, h.Length)
+		}
+		p := buf[:h.Length]
+		if _, err := io.ReadFull(br, p); err != nil {
+			return
+		}
+		op := h.OpCode
 		switch op {
 		case ws.OpClose:
 			c.mu.Lock()
@@ -143,12 +151,12 @@ func (c *conn) readLoop(br *bufio.Reader, b *bench) {
 		if i < 0 {
 			continue
 		}
-		fields := bytes.SplitN(p[i+len(dataMarker):], []byte(" "), 3)
-		if len(fields) < 2 {
+		fields := splitSpaces(p[i+len(dataMarker):])
+		if fields[1] == nil {
 			continue
 		}
-		sent, err := strconv.ParseInt(string(fields[1]), 10, 64)
-		if err != nil {
+		sent, ok := parseInt(fields[1])
+		if !ok {
 			continue
 		}
 		b.delivered.Add(1)
@@ -185,4 +193,30 @@ func bindNoPort(_, _ string, c syscall.RawConn) error {
 		return err
 	}
 	return serr
+}
+
+// splitSpaces returns the first two space-separated fields of b without
+// allocating.
+func splitSpaces(b []byte) (f [2][]byte) {
+	i := bytes.IndexByte(b, ' ')
+	if i < 0 {
+		return f
+	}
+	f[0], b = b[:i], b[i+1:]
+	if j := bytes.IndexByte(b, ' '); j >= 0 {
+		b = b[:j]
+	}
+	f[1] = b
+	return f
+}
+
+func parseInt(b []byte) (int64, bool) {
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, len(b) > 0
 }
