@@ -44,6 +44,7 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Dialers, "dialers", 64, "concurrent connection attempts")
 	fs.DurationVar(&o.Drain, "drain", 3*time.Second, "how long to wait for late deliveries")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "pid of a local server (found from the port when omitted)")
+	fs.BoolVar(&o.Presence, "presence", false, "join one presence channel as --conns users (needs max_presence_members ≥ --conns) instead of publishing")
 	rounds := fs.Int("rounds", 1, "repeat the run and report median [min–max] of each figure")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	url, rest := splitPositional(args)
@@ -137,6 +138,13 @@ func progressBar(w io.Writer) func(loadgen.Progress) {
 
 func printBench(o *out, r *loadgen.Report) {
 	o.printf("connections        %d (%d failed) in %.2f s: %.0f connect+subscribe/s\n", r.Conns, r.ConnectFailures, r.ConnectSeconds, r.ConnectRate)
+	if r.MemberAddedWant > 0 {
+		o.printf("presence           %d of %d member_added delivered\n", r.MemberAddedGot, r.MemberAddedWant)
+		if r.ServerPID > 0 {
+			o.printf("server (pid %d)   %.1f KiB RSS per member (connection included)\n", r.ServerPID, r.RSSPerConnKiB)
+		}
+		return
+	}
 	o.printf("published          %d events (%d errors) in %.2f s\n", r.Published, r.PublishErrors, r.PublishSeconds)
 	o.printf("delivered          %d of %d: %.0f deliveries/s\n", r.Delivered, r.Expected, r.DeliveryRate)
 	o.printf("latency            p50 %s  p90 %s  p99 %s  max %s\n", ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max))

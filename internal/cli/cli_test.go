@@ -141,3 +141,25 @@ func TestDoctorExitCodes(t *testing.T) {
 		t.Fatalf("missing file: exit %d %q", code, errOut)
 	}
 }
+
+func TestBenchPresence(t *testing.T) {
+	s := servertest.Start(t, config.Default())
+	code, out, errOut := run("bench", "ws://"+s.Addr, "--app-id", config.DefaultAppID, "--key", config.DefaultAppKey,
+		"--secret", config.DefaultAppSecret, "--conns", "60", "--presence", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	var r struct {
+		Connections int   `json:"connections"`
+		Want        int64 `json:"member_added_expected"`
+		Got         int64 `json:"member_added_delivered"`
+		Lost        int64 `json:"lost"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	// 60 members: every pair is announced once, to the earlier member.
+	if r.Connections != 60 || r.Want != 60*59/2 || r.Got != r.Want || r.Lost != 0 {
+		t.Fatalf("report %+v", r)
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	"golang.org/x/sys/unix"
+
+	"github.com/herald-ws/herald/internal/signature"
 )
 
 // conn is one benchmark connection; its reader goroutine counts
@@ -47,11 +49,24 @@ func dial(ctx context.Context, b *bench, i int) (*conn, error) {
 		br = bufio.NewReaderSize(nc, 4096)
 	}
 	channel := channelName(i, b.o.Channels)
-	if err := expect(nc, br, "pusher:connection_established"); err != nil {
+	est, err := expectFrame(nc, br, "pusher:connection_established")
+	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	sub, _ := json.Marshal(map[string]any{"event": "pusher:subscribe", "data": map[string]string{"channel": channel}})
+	data := map[string]string{"channel": channel}
+	if b.o.Presence {
+		socketID, err := socketIDOf(est)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		channel = presenceChannel
+		cd := fmt.Sprintf(`{"user_id":"u%d","user_info":{"name":"bench user %d"}}`, i, i)
+		data = map[string]string{"channel": channel, "channel_data": cd,
+			"auth": signature.ChannelAuth(b.o.Key, b.o.Secret, socketID, channel, cd)}
+	}
+	sub, _ := json.Marshal(map[string]any{"event": "pusher:subscribe", "data": data})
 	if err := wsutil.WriteClientText(nc, sub); err != nil {
 		nc.Close()
 		return nil, err
@@ -71,25 +86,50 @@ func isLoopback(host string) bool {
 	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
+// presenceChannel is the channel every connection joins in presence mode.
+const presenceChannel = "presence-bench"
+
 // expect reads frames until one with event arrives.
 func expect(nc net.Conn, br *bufio.Reader, event string) error {
+	_, err := expectFrame(nc, br, event)
+	return err
+}
+
+// expectFrame reads frames until one with event arrives and returns it.
+func expectFrame(nc net.Conn, br *bufio.Reader, event string) ([]byte, error) {
 	_ = nc.SetReadDeadline(time.Now().Add(15 * time.Second))
 	for {
 		p, op, err := readFrame(br)
 		if err != nil {
-			return fmt.Errorf("waiting for %s: %w", event, err)
+			return nil, fmt.Errorf("waiting for %s: %w", event, err)
 		}
 		if op == ws.OpClose {
-			return fmt.Errorf("closed by the server while waiting for %s: %s", event, closeText(p))
+			return nil, fmt.Errorf("closed by the server while waiting for %s: %s", event, closeText(p))
 		}
 		if bytes.Contains(p, []byte(`"event":"`+event+`"`)) {
-			return nil
+			return p, nil
 		}
 		if bytes.Contains(p, []byte(`"event":"pusher:error"`)) {
-			return fmt.Errorf("server error while waiting for %s: %s", event, p)
+			return nil, fmt.Errorf("server error while waiting for %s: %s", event, p)
 		}
 	}
 }
+
+// socketIDOf extracts the socket id from connection_established.
+func socketIDOf(frame []byte) (string, error) {
+	var f struct {
+		Data string `json:"data"`
+	}
+	var d struct {
+		SocketID string `json:"socket_id"`
+	}
+	if json.Unmarshal(frame, &f) != nil || json.Unmarshal([]byte(f.Data), &d) != nil || d.SocketID == "" {
+		return "", fmt.Errorf("no socket_id in %s", frame)
+	}
+	return d.SocketID, nil
+}
+
+var memberAddedPrefix = []byte(`{"event":"pusher_internal:member_added"`)
 
 func closeText(p []byte) string {
 	if len(p) < 2 {
@@ -141,6 +181,10 @@ func (c *conn) readLoop(br *bufio.Reader, b *bench) {
 		}
 		if bytes.Contains(p, []byte(`"event":"pusher:ping"`)) {
 			_ = wsutil.WriteClientText(c.nc, []byte(`{"event":"pusher:pong","data":{}}`))
+			continue
+		}
+		if bytes.HasPrefix(p, memberAddedPrefix) {
+			b.memberAdded.Add(1)
 			continue
 		}
 		if !bytes.HasPrefix(p, []byte(`{"event":"bench"`)) {

@@ -39,6 +39,10 @@ type Options struct {
 	Dialers    int           // concurrent connection attempts (default 64)
 	Drain      time.Duration // wait for stragglers after publishing (default 3 s)
 	ServerPID  int           // local server pid; found from the port when 0
+	// Presence makes every connection join one presence channel as its own
+	// user instead of publishing; the run checks that each member_added
+	// reaches every earlier member (N·(N−1)/2 in all).
+	Presence bool
 	// Progress, when set, is called about twice a second.
 	Progress func(Progress)
 }
@@ -72,6 +76,8 @@ type Report struct {
 	RSSPerConnKiB   float64        `json:"rss_per_connection_kib,omitempty"`
 	CPUPerMillion   float64        `json:"server_cpu_seconds_per_million_deliveries,omitempty"`
 	FirstError      string         `json:"first_error,omitempty"`
+	MemberAddedWant int64          `json:"member_added_expected,omitempty"`
+	MemberAddedGot  int64          `json:"member_added_delivered,omitempty"`
 	perChannel      map[string]int // subscribers per channel
 }
 
@@ -133,7 +139,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		idle, _ = readProc(o.ServerPID)
 		rep.RSSPerConnKiB = float64(idle.RSSBytes-before.RSSBytes) / float64(len(conns)) / 1024
 	}
-	b.publishAll(ctx, conns)
+	if o.Presence {
+		b.awaitMembers(len(conns))
+	} else {
+		b.publishAll(ctx, conns)
+	}
 	b.collect(conns)
 	if o.ServerPID > 0 && rep.Delivered > 0 {
 		after, _ := readProc(o.ServerPID)
@@ -143,13 +153,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 }
 
 type bench struct {
-	o         Options
-	rep       *Report
-	wsBase    string
-	delivered atomic.Int64
-	errOnce   sync.Once
-	srcA      byte // second and third octet of this run's source addresses
-	srcB      byte
+	o           Options
+	rep         *Report
+	wsBase      string
+	delivered   atomic.Int64
+	memberAdded atomic.Int64
+	errOnce     sync.Once
+	srcA        byte // second and third octet of this run's source addresses
+	srcB        byte
 }
 
 func (b *bench) fail(err error) {
@@ -278,6 +289,18 @@ func (b *bench) publishAll(ctx context.Context, conns []*conn) {
 	}
 }
 
+// awaitMembers waits until every member_added arrived or the drain time
+// ends: each pair of members is announced once, to the earlier one.
+func (b *bench) awaitMembers(n int) {
+	want := int64(n) * int64(n-1) / 2
+	deadline := time.Now().Add(b.o.Drain)
+	for b.memberAdded.Load() < want && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.rep.MemberAddedWant, b.rep.MemberAddedGot = want, b.memberAdded.Load()
+	b.rep.Lost = max(0, want-b.rep.MemberAddedGot)
+}
+
 // collect merges the per-connection results.
 func (b *bench) collect(conns []*conn) {
 	var all []time.Duration
@@ -290,7 +313,9 @@ func (b *bench) collect(conns []*conn) {
 		c.mu.Unlock()
 	}
 	b.rep.Delivered = b.delivered.Load()
-	b.rep.Lost = max(0, b.rep.Expected-b.rep.Delivered)
+	if !b.o.Presence {
+		b.rep.Lost = max(0, b.rep.Expected-b.rep.Delivered)
+	}
 	if b.rep.PublishSeconds > 0 {
 		b.rep.DeliveryRate = float64(b.rep.Delivered) / b.rep.PublishSeconds
 	}
