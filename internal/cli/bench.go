@@ -44,6 +44,7 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Dialers, "dialers", 64, "concurrent connection attempts")
 	fs.DurationVar(&o.Drain, "drain", 3*time.Second, "how long to wait for late deliveries")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "pid of a local server (found from the port when omitted)")
+	fs.IntVar(&o.Slow, "slow", 0, "extra subscribers that never read (the server should cut them off with 4100)")
 	fs.BoolVar(&o.Presence, "presence", false, "join one presence channel as --conns users (needs max_presence_members ≥ --conns) instead of publishing")
 	rounds := fs.Int("rounds", 1, "repeat the run and report median [min–max] of each figure")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -150,6 +151,9 @@ func printBench(o *out, r *loadgen.Report) {
 	o.printf("latency            p50 %s  p90 %s  p99 %s  max %s\n", ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max))
 	if r.ServerPID > 0 {
 		o.printf("server (pid %d)   %.1f KiB RSS per connection, %.2f CPU s per million deliveries\n", r.ServerPID, r.RSSPerConnKiB, r.CPUPerMillion)
+	}
+	if r.Slow > 0 {
+		o.printf("slow subscribers   %d never read; %d cut off with 4100\n", r.Slow, r.Closed[4100])
 	}
 	for code, n := range r.Closed {
 		o.printf("closed by server   %d connections with code %d\n", n, code)

@@ -57,6 +57,9 @@ type Server struct {
 	// DebugAddr, when set, serves net/http/pprof there (keep it private:
 	// 127.0.0.1:6060).
 	DebugAddr string
+	// WriteTimeout is how long a socket may refuse our data before it is
+	// dropped (a client that stopped reading).
+	WriteTimeout time.Duration
 }
 
 // Log configures logging.
@@ -117,7 +120,7 @@ func Default() *Config {
 	a := NewApp()
 	a.ID, a.Key, a.Secret = DefaultAppID, DefaultAppKey, DefaultAppSecret
 	return &Config{
-		Server:     Server{Host: "0.0.0.0", Port: 8080, ShutdownTimeout: 10 * time.Second},
+		Server:     Server{Host: "0.0.0.0", Port: 8080, ShutdownTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
 		Log:        Log{Level: "info", Format: "text"},
 		Apps:       []*apps.App{a},
 		DefaultApp: true,

@@ -215,6 +215,8 @@ func (r *fileReader) serverField(path, key string, k, v *yaml.Node) {
 		r.str(v, path, &s.Transport)
 	case "debug_addr":
 		r.str(v, path, &s.DebugAddr)
+	case "write_timeout":
+		r.duration(v, path, &s.WriteTimeout)
 	default:
 		r.errorf(k, path, "unknown key")
 		return

@@ -71,6 +71,9 @@ func (v *validator) server() {
 	if msg := checkPath(s.Path); msg != "" {
 		v.bad("server.path", "%s (got %q)", msg, s.Path)
 	}
+	if s.WriteTimeout <= 0 {
+		v.bad("server.write_timeout", "must be positive (got %s)", s.WriteTimeout)
+	}
 	if s.ShutdownTimeout <= 0 {
 		v.bad("server.shutdown_timeout", "must be positive (got %s)", s.ShutdownTimeout)
 	}

@@ -23,7 +23,9 @@ import (
 // conn is one benchmark connection; its reader goroutine counts
 // deliveries and records latencies.
 type conn struct {
-	nc net.Conn
+	nc   net.Conn
+	br   *bufio.Reader
+	slow bool // never reads until the run is over
 
 	mu        sync.Mutex
 	latencies []time.Duration
@@ -76,8 +78,10 @@ func dial(ctx context.Context, b *bench, i int) (*conn, error) {
 		return nil, err
 	}
 	_ = nc.SetReadDeadline(time.Time{})
-	c := &conn{nc: nc}
-	go c.readLoop(br, b)
+	c := &conn{nc: nc, br: br, slow: i >= b.o.Conns}
+	if !c.slow {
+		go c.readLoop(br, b)
+	}
 	return c, nil
 }
 
@@ -263,4 +267,24 @@ func parseInt(b []byte) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, len(b) > 0
+}
+
+// drainUntilClose reads a slow connection's backlog until the server's
+// close frame (recording its code) or a quiet period.
+func (c *conn) drainUntilClose() {
+	for {
+		_ = c.nc.SetReadDeadline(time.Now().Add(3 * time.Second))
+		p, op, err := readFrame(c.br)
+		if err != nil {
+			return
+		}
+		if op == ws.OpClose {
+			c.mu.Lock()
+			if len(p) >= 2 {
+				c.closeCode = int(p[0])<<8 | int(p[1])
+			}
+			c.mu.Unlock()
+			return
+		}
+	}
 }

@@ -43,6 +43,9 @@ type Options struct {
 	// user instead of publishing; the run checks that each member_added
 	// reaches every earlier member (N·(N−1)/2 in all).
 	Presence bool
+	// Slow adds this many subscribers that never read: the server must cut
+	// them off (4100) without changing the others' latency.
+	Slow int
 	// Progress, when set, is called about twice a second.
 	Progress func(Progress)
 }
@@ -76,6 +79,7 @@ type Report struct {
 	RSSPerConnKiB   float64        `json:"rss_per_connection_kib,omitempty"`
 	CPUPerMillion   float64        `json:"server_cpu_seconds_per_million_deliveries,omitempty"`
 	FirstError      string         `json:"first_error,omitempty"`
+	Slow            int            `json:"slow_connections,omitempty"`
 	MemberAddedWant int64          `json:"member_added_expected,omitempty"`
 	MemberAddedGot  int64          `json:"member_added_delivered,omitempty"`
 	perChannel      map[string]int // subscribers per channel
@@ -144,6 +148,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	} else {
 		b.publishAll(ctx, conns)
 	}
+	b.drainSlow(conns)
 	b.collect(conns)
 	if o.ServerPID > 0 && rep.Delivered > 0 {
 		after, _ := readProc(o.ServerPID)
@@ -173,7 +178,8 @@ func channelName(i, n int) string { return fmt.Sprintf("bench-%d", i%n) }
 func (b *bench) connectAll(ctx context.Context) []*conn {
 	o := b.o
 	start := time.Now()
-	results := make([]*conn, o.Conns)
+	total := o.Conns + o.Slow
+	results := make([]*conn, total)
 	var next, done atomic.Int64
 	var wg sync.WaitGroup
 	for range o.Dialers {
@@ -182,7 +188,7 @@ func (b *bench) connectAll(ctx context.Context) []*conn {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= o.Conns || ctx.Err() != nil {
+				if i >= total || ctx.Err() != nil {
 					return
 				}
 				c, err := dial(ctx, b, i)
@@ -195,7 +201,7 @@ func (b *bench) connectAll(ctx context.Context) []*conn {
 			}
 		}()
 	}
-	stop := b.progressLoop("connect", &done, int64(o.Conns))
+	stop := b.progressLoop("connect", &done, int64(total))
 	wg.Wait()
 	stop()
 	b.rep.ConnectSeconds = time.Since(start).Seconds()
@@ -205,10 +211,13 @@ func (b *bench) connectAll(ctx context.Context) []*conn {
 			b.rep.ConnectFailures++
 			continue
 		}
-		b.rep.perChannel[channelName(i, o.Channels)]++
+		if !c.slow {
+			b.rep.perChannel[channelName(i, o.Channels)]++
+		}
 		conns = append(conns, c)
 	}
 	b.rep.Conns = len(conns)
+	b.rep.Slow = o.Slow
 	b.rep.ConnectRate = float64(len(conns)) / b.rep.ConnectSeconds
 	return conns
 }
@@ -299,6 +308,19 @@ func (b *bench) awaitMembers(n int) {
 	}
 	b.rep.MemberAddedWant, b.rep.MemberAddedGot = want, b.memberAdded.Load()
 	b.rep.Lost = max(0, want-b.rep.MemberAddedGot)
+}
+
+// drainSlow lets the never-reading connections read what the server left
+// them, to learn how (and whether) they were closed.
+func (b *bench) drainSlow(conns []*conn) {
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		if c.slow {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.drainUntilClose() }()
+		}
+	}
+	wg.Wait()
 }
 
 // collect merges the per-connection results.

@@ -53,6 +53,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport: %w", err)
 	}
+	if cfg.Server.WriteTimeout > 0 {
+		s.ws.WriteTimeout = cfg.Server.WriteTimeout
+	}
 	s.api = httpapi.New(n, s.prefix, log)
 	s.http = &http.Server{
 		Handler:           s,

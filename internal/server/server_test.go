@@ -123,3 +123,33 @@ func TestShutdownClosesWith4200(t *testing.T) {
 		t.Fatalf("closed with %d, want 4200", code)
 	}
 }
+
+// Many clients that stop reading must not hold up delivery to the others:
+// each is cut off with 4100 on its own, and a reading client keeps
+// receiving every event meanwhile.
+func TestManySlowClientsDoNotStallOthers(t *testing.T) {
+	s := start(t, nil)
+	var slow []*servertest.Client
+	for range 12 {
+		c, _ := connect(t, s)
+		c.Send(`{"event":"pusher:subscribe","data":{"channel":"firehose"}}`)
+		c.Expect("pusher_internal:subscription_succeeded")
+		slow = append(slow, c)
+	}
+	fast, _ := connect(t, s)
+	fast.Send(`{"event":"pusher:subscribe","data":{"channel":"firehose"}}`)
+	fast.Expect("pusher_internal:subscription_succeeded")
+	app := s.Node().AppByKey(config.DefaultAppKey)
+	payload := strings.Repeat("x", 8000)
+	for i := range 3000 {
+		if err := s.Node().Publish(context.Background(), app, []string{"firehose"}, "e", payload, ""); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		fast.Expect("e") // fails after 5 s if a stuck worker holds it up
+	}
+	for _, c := range slow {
+		if code := c.ExpectClose(); code != pusher.CodeOverCapacity {
+			t.Fatalf("slow client closed with %d, want 4100", code)
+		}
+	}
+}

@@ -14,7 +14,7 @@ var (
 	coarseStart sync.Once
 )
 
-const coarseTick = 100 * time.Millisecond
+const coarseTick = 10 * time.Millisecond
 
 func startCoarseClock() {
 	coarseStart.Do(func() {

@@ -3,8 +3,10 @@ package ws
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,12 +33,13 @@ const readTimeout = 10 * time.Second
 type econn struct {
 	srv  *Server
 	nc   net.Conn
+	raw  syscall.RawConn
 	fd   int32
 	gen  int32 // distinguishes this connection from a later one on the same fd
 	sess *session.Session
 
 	writing  atomic.Bool // a flush is scheduled or running
-	rdl, wdl lazyDeadline
+	rdl      lazyDeadline
 	finished atomic.Bool
 	once     sync.Once
 
@@ -65,7 +68,7 @@ func newEconn(srv *Server, nc net.Conn) (*econn, bool) {
 	if err != nil {
 		return nil, false
 	}
-	c := &econn{srv: srv, nc: nc, gen: connGen.Add(1)}
+	c := &econn{srv: srv, nc: nc, raw: raw, gen: connGen.Add(1)}
 	if raw.Control(func(fd uintptr) { c.fd = int32(fd) }) != nil {
 		return nil, false
 	}
@@ -180,12 +183,24 @@ var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return
 
 var frameScratch = sync.Pool{New: func() any { s := make([][]byte, 0, 64); return &s }}
 
+// flushResult says what a flushOnce left to do.
+type flushResult int
+
+const (
+	flushMore    flushResult = iota // look again: more may have been queued
+	flushDone                       // nothing more will ever be written
+	flushHandoff                    // a slow-path goroutine now owns writing
+)
+
 // flush writes everything queued, looping while more arrives.
 func (c *econn) flush() {
 	for {
-		more := c.flushOnce()
+		res := c.flushOnce()
+		if res == flushHandoff {
+			return
+		}
 		c.writing.Store(false)
-		if !more || !c.pending() || !c.writing.CompareAndSwap(false, true) {
+		if res == flushDone || !c.pending() || !c.writing.CompareAndSwap(false, true) {
 			return
 		}
 	}
@@ -197,12 +212,12 @@ func (c *econn) pending() bool {
 	return !c.closeSent && (len(c.ctrl) > 0 || c.sess.Pending())
 }
 
-// flushOnce writes the queue once; false means nothing more may be written.
-func (c *econn) flushOnce() bool {
+// flushOnce writes the queue once, in a single write.
+func (c *econn) flushOnce() flushResult {
 	c.mu.Lock()
 	if c.closeSent || c.finished.Load() {
 		c.mu.Unlock()
-		return false
+		return flushDone
 	}
 	ctrl := c.ctrl
 	c.ctrl = nil
@@ -222,31 +237,70 @@ func (c *econn) flushOnce() bool {
 	clear(frames)
 	*fs = frames[:0]
 	frameScratch.Put(fs)
-	if closing {
+	closing = closing || hasCloseBytes(ctrl)
+	if closing && !hasCloseBytes(ctrl) {
 		cf, _ := ws.CompileFrame(closeFrame(code, reason))
 		buf = append(buf, cf...)
 	}
-	var err error
+	res := flushMore
 	if len(buf) > 0 {
-		c.wdl.refresh(c.srv.WriteTimeout, c.nc.SetWriteDeadline)
-		_, err = c.nc.Write(buf)
+		// A pool worker never waits on a socket: what the kernel does not
+		// take at once (a client that stopped reading) is finished on a
+		// goroutine of the connection's own, so it holds up no one else.
+		n, err := c.writeNow(buf)
+		if (err == nil && n < len(buf)) || errors.Is(err, syscall.EAGAIN) {
+			// Full for now: a busy client usually drains within moments.
+			var m int
+			m, err = c.writeWithin(buf[n:], briefWait)
+			n += m
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			rest := append([]byte(nil), buf[n:]...)
+			go c.slowFlush(rest, closing)
+			res = flushHandoff
+		default:
+			c.finish()
+			res = flushDone
+		}
 	}
 	if cap(buf) <= 1<<20 {
 		*bp = buf[:0]
 		writeBufs.Put(bp)
 	}
-	if err != nil {
+	if res == flushMore && closing {
+		c.sentClose()
+		return flushDone
+	}
+	return res
+}
+
+// slowFlush finishes a write the socket could not take at once, under the
+// write timeout, on its own goroutine. It owns the writing flag until it
+// hands the connection back to the pool.
+func (c *econn) slowFlush(rest []byte, closing bool) {
+	c.srv.slowWrites.Add(1)
+	if _, err := c.writeWithin(rest, c.srv.WriteTimeout); err != nil {
+		c.sess.Log().Info("client stopped reading; dropping connection", "err", err)
 		c.finish()
-		return false
+		return
 	}
-	if closing || hasCloseBytes(ctrl) {
-		c.mu.Lock()
-		c.closeSent = true
-		c.mu.Unlock()
-		c.halfClose()
-		return false
+	if closing {
+		c.sentClose()
+		return
 	}
-	return true
+	c.writing.Store(false)
+	if c.pending() && c.writing.CompareAndSwap(false, true) {
+		c.srv.pool.submit(c.flush)
+	}
+}
+
+func (c *econn) sentClose() {
+	c.mu.Lock()
+	c.closeSent = true
+	c.mu.Unlock()
+	c.halfClose()
 }
 
 // halfClose sends FIN after our close frame and gives the client a grace
@@ -289,4 +343,37 @@ func (c *econn) finish() {
 		c.sess.Closed()
 		c.srv.wg.Done()
 	})
+}
+
+// briefWait is how long a pool worker waits for a full socket before the
+// rest of the write moves to a goroutine of the connection's own.
+const briefWait = 5 * time.Millisecond
+
+// writeWithin writes b, waiting for the socket up to d, and clears the
+// deadline again so it cannot outlive this write.
+func (c *econn) writeWithin(b []byte, d time.Duration) (int, error) {
+	_ = c.nc.SetWriteDeadline(time.Now().Add(d))
+	n, err := c.nc.Write(b)
+	_ = c.nc.SetWriteDeadline(time.Time{})
+	return n, err
+}
+
+// writeNow writes b without waiting: it returns how much the kernel took,
+// with EAGAIN when the socket buffer is full.
+func (c *econn) writeNow(b []byte) (n int, err error) {
+	cerr := c.raw.Write(func(fd uintptr) bool {
+		for {
+			n, err = syscall.Write(int(fd), b)
+			if err != syscall.EINTR {
+				return true // done either way: never park in the poller
+			}
+		}
+	})
+	if n < 0 {
+		n = 0
+	}
+	if cerr != nil {
+		return n, cerr
+	}
+	return n, err
 }

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -38,6 +39,8 @@ type Server struct {
 	// Event-driven mode (epoll): idle sockets hold no goroutine or buffer.
 	poller *poller
 	pool   *pool
+
+	slowWrites atomic.Int64 // writes finished off the pool (client not reading)
 }
 
 // Transport kinds.
