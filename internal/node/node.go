@@ -150,12 +150,7 @@ func (a *App) SignIn(c Conn, u pusher.User) (onlineWatched []string) {
 		notify = a.watchersOf(u.ID, c)
 	}
 	a.mu.Unlock()
-	if len(notify) > 0 {
-		frame := pusher.WatchlistEvents("online", []string{u.ID})
-		for _, w := range notify {
-			w.Send(frame)
-		}
-	}
+	sendAll(notify, func() []byte { return pusher.WatchlistEvents("online", []string{u.ID}) })
 	return onlineWatched
 }
 
@@ -182,11 +177,17 @@ func (a *App) SignOut(c Conn, u pusher.User) {
 		notify = a.watchersOf(u.ID, nil)
 	}
 	a.mu.Unlock()
-	if len(notify) > 0 {
-		frame := pusher.WatchlistEvents("offline", []string{u.ID})
-		for _, w := range notify {
-			w.Send(frame)
-		}
+	sendAll(notify, func() []byte { return pusher.WatchlistEvents("offline", []string{u.ID}) })
+}
+
+// sendAll sends one frame, built only when needed, to every conn.
+func sendAll(conns []Conn, frame func() []byte) {
+	if len(conns) == 0 {
+		return
+	}
+	f := frame()
+	for _, c := range conns {
+		c.Send(f)
 	}
 }
 

@@ -129,8 +129,15 @@ func (c *conn) readPump() {
 
 // control handles a control frame; false means the connection is over.
 func (c *conn) control(br *bufio.Reader, h ws.Header) bool {
+	return readControl(br, h, c.sendControl)
+}
+
+// readControl reads a control frame's payload and answers it through
+// send: a ping gets a pong, a close is echoed (and ends the connection:
+// false). Shared by both transports.
+func readControl(br *bufio.Reader, h ws.Header, send func(ws.Frame)) bool {
 	if h.Length > 125 {
-		c.protocolClose(ws.StatusProtocolError, "control frame too long")
+		send(closeFrame(int(ws.StatusProtocolError), "control frame too long"))
 		return false
 	}
 	p := make([]byte, h.Length)
@@ -140,11 +147,9 @@ func (c *conn) control(br *bufio.Reader, h ws.Header) bool {
 	ws.Cipher(p, h.Mask, 0)
 	switch h.OpCode {
 	case ws.OpPing:
-		c.sendControl(ws.NewPongFrame(p))
-		return true
+		send(ws.NewPongFrame(p))
 	case ws.OpClose:
-		// Echo the client's close and end.
-		c.sendControl(ws.NewCloseFrame(p))
+		send(ws.NewCloseFrame(p))
 		return false
 	}
 	return true // pong: nothing to do

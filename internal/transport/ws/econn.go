@@ -148,23 +148,7 @@ func (c *econn) readFrame(br *bufio.Reader) bool {
 }
 
 func (c *econn) control(br *bufio.Reader, h ws.Header) bool {
-	if h.Length > 125 {
-		c.sendControl(closeFrame(int(ws.StatusProtocolError), "control frame too long"))
-		return false
-	}
-	p := make([]byte, h.Length)
-	if _, err := io.ReadFull(br, p); err != nil {
-		return false
-	}
-	ws.Cipher(p, h.Mask, 0)
-	switch h.OpCode {
-	case ws.OpPing:
-		c.sendControl(ws.NewPongFrame(p))
-	case ws.OpClose:
-		c.sendControl(ws.NewCloseFrame(p))
-		return false
-	}
-	return true
+	return readControl(br, h, c.sendControl)
 }
 
 func (c *econn) sendControl(f ws.Frame) {

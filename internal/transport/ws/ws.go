@@ -110,12 +110,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := s.mgr.Open(a, c)
 	if err != nil {
-		var pe *pusher.Error
-		if !errors.As(err, &pe) {
-			pe = pusher.Fatalf(pusher.CodeGeneric, "%s", err.Error())
-		}
-		s.log.Info("connection refused", "app", a.ID, "remote", r.RemoteAddr, "code", pe.Code, "reason", pe.Message)
-		c.rejectNow(pe)
+		s.refuse(c, a, r, err)
 		return
 	}
 	c.sess = sess
@@ -159,12 +154,7 @@ func (s *Server) admit(r *http.Request) (*node.App, *pusher.Error) {
 func (s *Server) serveEvented(c *econn, a *node.App, r *http.Request) {
 	sess, err := s.mgr.Open(a, c)
 	if err != nil {
-		var pe *pusher.Error
-		if !errors.As(err, &pe) {
-			pe = pusher.Fatalf(pusher.CodeGeneric, "%s", err.Error())
-		}
-		s.log.Info("connection refused", "app", a.ID, "remote", r.RemoteAddr, "code", pe.Code, "reason", pe.Message)
-		newConn(s, c.nc).rejectNow(pe)
+		s.refuse(newConn(s, c.nc), a, r, err)
 		return
 	}
 	c.sess = sess
@@ -175,4 +165,15 @@ func (s *Server) serveEvented(c *econn, a *node.App, r *http.Request) {
 		return
 	}
 	c.Wake() // connection_established
+}
+
+// refuse answers a connection the session manager would not open (4004
+// over quota, 4200 shutting down) and logs why.
+func (s *Server) refuse(c *conn, a *node.App, r *http.Request, err error) {
+	var pe *pusher.Error
+	if !errors.As(err, &pe) {
+		pe = pusher.Fatalf(pusher.CodeGeneric, "%s", err.Error())
+	}
+	s.log.Info("connection refused", "app", a.ID, "remote", r.RemoteAddr, "code", pe.Code, "reason", pe.Message)
+	c.rejectNow(pe)
 }
