@@ -132,9 +132,7 @@ func (c *conn) control(br *bufio.Reader, h ws.Header) bool {
 	return readControl(br, h, c.sendControl)
 }
 
-// readControl reads a control frame's payload and answers it through
-// send: a ping gets a pong, a close is echoed (and ends the connection:
-// false). Shared by both transports.
+// readControl reads a control frame's payload and answers it.
 func readControl(br *bufio.Reader, h ws.Header, send func(ws.Frame)) bool {
 	if h.Length > 125 {
 		send(closeFrame(int(ws.StatusProtocolError), "control frame too long"))
@@ -145,7 +143,14 @@ func readControl(br *bufio.Reader, h ws.Header, send func(ws.Frame)) bool {
 		return false
 	}
 	ws.Cipher(p, h.Mask, 0)
-	switch h.OpCode {
+	return answerControl(h.OpCode, p, send)
+}
+
+// answerControl answers an unmasked control payload through send: a ping
+// gets a pong, a close is echoed and ends the connection (false). Shared
+// by both transports.
+func answerControl(op ws.OpCode, p []byte, send func(ws.Frame)) bool {
+	switch op {
 	case ws.OpPing:
 		send(ws.NewPongFrame(p))
 	case ws.OpClose:

@@ -1,12 +1,11 @@
 package ws
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -18,14 +17,12 @@ import (
 	"github.com/herald-ws/herald/internal/session"
 )
 
-// readTimeout bounds how long a worker waits for the rest of a frame whose
-// first bytes arrived (a client dribbling a frame is cut off after it).
-const readTimeout = 10 * time.Second
-
 // econn is an event-driven connection: while idle it holds no goroutine
 // and no buffers, only its session and this struct. The poller reports it
-// readable and a pool worker reads what arrived with a pooled reader; a
-// Wake schedules a pool worker to flush the queue in one write.
+// readable and a pool worker reads what arrived without waiting, handles
+// the complete frames and keeps only an unfinished one; a Wake schedules a
+// pool worker to flush the queue in one write. Pool workers never wait on
+// a socket, in either direction.
 //
 // Concurrency: at most one reader (one-shot epoll registration) and at
 // most one flusher (the writing flag) run at a time, possibly together.
@@ -39,7 +36,6 @@ type econn struct {
 	sess *session.Session
 
 	writing  atomic.Bool // a flush is scheduled or running
-	rdl      lazyDeadline
 	finished atomic.Bool
 	once     sync.Once
 
@@ -49,9 +45,11 @@ type econn struct {
 
 	// rmu is held while reading. The one-shot registration already keeps
 	// reads apart, but the race detector cannot see that ordering through
-	// epoll; the uncontended lock makes it explicit.
-	rmu sync.Mutex
-	msg []byte // a fragmented message being assembled (guarded by rmu)
+	// epoll; the uncontended lock makes it explicit. It guards:
+	rmu     sync.Mutex
+	partial []byte // bytes of a frame not complete yet (nil while idle)
+	skip    int64  // payload bytes still to discard (an oversized message)
+	msg     []byte // a fragmented message being assembled
 }
 
 var connGen atomic.Int32
@@ -82,73 +80,142 @@ func (c *econn) Wake() {
 	}
 }
 
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+// readChunk is how much one non-blocking read asks for.
+const readChunk = 4096
 
-// onReadable reads every complete frame that arrived, then rearms.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2*readChunk); return &b }}
+
+// onReadable reads what the kernel has, handles every complete frame,
+// keeps an unfinished one for the next event, then rearms.
 func (c *econn) onReadable() {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if c.finished.Load() {
 		return
 	}
-	br := readers.Get().(*bufio.Reader)
-	br.Reset(c.nc)
-	defer func() {
-		br.Reset(nil)
-		readers.Put(br)
-	}()
-	c.rdl.refresh(readTimeout, c.nc.SetReadDeadline)
+	bp := readBufs.Get().(*[]byte)
+	buf := append((*bp)[:0], c.partial...)
+	c.partial = nil
+	open := true
 	for {
-		if !c.readFrame(br) {
-			c.finish()
-			return
-		}
-		if br.Buffered() == 0 {
+		buf = slices.Grow(buf, readChunk)
+		space := cap(buf) - len(buf)
+		n, err := c.readNow(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		ended := err == nil && n == 0 || err != nil && !errors.Is(err, syscall.EAGAIN)
+		rest, ok := c.consume(buf)
+		buf = append(buf[:0], rest...)
+		if !ok || ended {
+			open = false // end of stream, a broken socket, or a closing frame
 			break
 		}
+		if n < space {
+			break // drained
+		}
+	}
+	if open && len(buf) > 0 {
+		c.partial = append([]byte(nil), buf...)
+	}
+	if cap(buf) <= 64<<10 {
+		*bp = buf[:0]
+		readBufs.Put(bp)
+	}
+	if !open {
+		c.finish()
+		return
 	}
 	if err := c.srv.poller.rearm(c); err != nil {
 		c.finish()
 	}
 }
 
-// readFrame reads and handles one frame; false means the connection is
-// over. c.rmu is held.
-func (c *econn) readFrame(br *bufio.Reader) bool {
-	h, err := ws.ReadHeader(br)
-	if err != nil {
-		return false
+// consume handles the complete frames at the start of b and returns what
+// is left of an unfinished one; false means the connection is over.
+func (c *econn) consume(b []byte) ([]byte, bool) {
+	for len(b) > 0 {
+		if c.skip > 0 {
+			k := min(int64(len(b)), c.skip)
+			c.skip -= k
+			b = b[k:]
+			continue
+		}
+		h, hl, ok := parseHeader(b)
+		if !ok {
+			return b, true
+		}
+		if !h.Masked || h.Length < 0 {
+			c.sendControl(closeFrame(int(ws.StatusProtocolError), "client frames must be masked"))
+			return nil, false
+		}
+		if h.OpCode.IsControl() {
+			if h.Length > 125 {
+				c.sendControl(closeFrame(int(ws.StatusProtocolError), "control frame too long"))
+				return nil, false
+			}
+			if int64(len(b)-hl) < h.Length {
+				return b, true
+			}
+			p := append([]byte(nil), b[hl:hl+int(h.Length)]...)
+			ws.Cipher(p, h.Mask, 0)
+			b = b[hl+int(h.Length):]
+			if !answerControl(h.OpCode, p, c.sendControl) {
+				return nil, false
+			}
+			continue
+		}
+		if max := int64(c.sess.App().MaxMessageBytes); int64(len(c.msg))+h.Length > max {
+			c.msg = nil
+			c.sess.Close(pusher.CodeMessageTooBig, "message too big: the limit is "+itoa(int(max))+" bytes")
+			c.skip = h.Length // so the client's close reply can still be read
+			b = b[hl:]
+			continue
+		}
+		if int64(len(b)-hl) < h.Length {
+			return b, true
+		}
+		start := len(c.msg)
+		c.msg = append(c.msg, b[hl:hl+int(h.Length)]...)
+		ws.Cipher(c.msg[start:], h.Mask, 0)
+		b = b[hl+int(h.Length):]
+		if h.Fin {
+			c.sess.Handle(c.msg)
+			c.msg = nil // the session may keep references (client event data)
+		}
 	}
-	if !h.Masked {
-		c.sendControl(closeFrame(int(ws.StatusProtocolError), "client frames must be masked"))
-		return false
-	}
-	if h.OpCode.IsControl() {
-		return c.control(br, h)
-	}
-	max := int64(c.sess.App().MaxMessageBytes)
-	if int64(len(c.msg))+h.Length > max {
-		c.msg = nil
-		c.sess.Close(pusher.CodeMessageTooBig, "message too big: the limit is "+itoa(int(max))+" bytes")
-		// Skip the payload so the client's close reply can still be read.
-		_, err := io.CopyN(io.Discard, br, min(h.Length, 16<<20))
-		return err == nil
-	}
-	start := len(c.msg)
-	c.msg = append(c.msg, make([]byte, h.Length)...)
-	if _, err := io.ReadFull(br, c.msg[start:]); err != nil {
-		return false
-	}
-	ws.Cipher(c.msg[start:], h.Mask, 0)
-	if h.Fin {
-		c.sess.Handle(c.msg)
-		c.msg = nil // the session may keep references (client event data)
-	}
-	return true
+	return b, true
 }
 
-func (c *econn) control(br *bufio.Reader, h ws.Header) bool {
-	return readControl(br, h, c.sendControl)
+// parseHeader decodes a client frame header at the start of b; ok is false
+// when b does not hold all of it yet.
+func parseHeader(b []byte) (h ws.Header, n int, ok bool) {
+	if len(b) < 2 {
+		return h, 0, false
+	}
+	h.Fin = b[0]&0x80 != 0
+	h.Rsv = (b[0] & 0x70) >> 4
+	h.OpCode = ws.OpCode(b[0] & 0x0f)
+	h.Masked = b[1]&0x80 != 0
+	h.Length, n = int64(b[1]&0x7f), 2
+	switch h.Length {
+	case 126:
+		if len(b) < 4 {
+			return h, 0, false
+		}
+		h.Length, n = int64(binary.BigEndian.Uint16(b[2:])), 4
+	case 127:
+		if len(b) < 10 {
+			return h, 0, false
+		}
+		h.Length, n = int64(binary.BigEndian.Uint64(b[2:])), 10 // negative when absurd
+	}
+	if h.Masked {
+		if len(b) < n+4 {
+			return h, 0, false
+		}
+		copy(h.Mask[:], b[n:n+4])
+		n += 4
+	}
+	return h, n, true
 }
 
 func (c *econn) sendControl(f ws.Frame) {
@@ -221,11 +288,12 @@ func (c *econn) flushOnce() flushResult {
 	clear(frames)
 	*fs = frames[:0]
 	frameScratch.Put(fs)
-	closing = closing || hasCloseBytes(ctrl)
-	if closing && !hasCloseBytes(ctrl) {
+	echoed := hasCloseBytes(ctrl) // the client closed; our echo is queued
+	if closing && !echoed {
 		cf, _ := ws.CompileFrame(closeFrame(code, reason))
 		buf = append(buf, cf...)
 	}
+	closing = closing || echoed
 	res := flushMore
 	if len(buf) > 0 {
 		// A pool worker never waits on a socket: what the kernel does not
@@ -264,7 +332,9 @@ func (c *econn) flushOnce() flushResult {
 // write timeout, on its own goroutine. It owns the writing flag until it
 // hands the connection back to the pool.
 func (c *econn) slowFlush(rest []byte, closing bool) {
-	c.srv.slowWrites.Add(1)
+	if c.srv.onSlowFlush != nil {
+		c.srv.onSlowFlush()
+	}
 	if _, err := c.writeWithin(rest, c.srv.WriteTimeout); err != nil {
 		c.sess.Log().Info("client stopped reading; dropping connection", "err", err)
 		c.finish()
@@ -350,6 +420,26 @@ func (c *econn) writeNow(b []byte) (n int, err error) {
 			n, err = syscall.Write(int(fd), b)
 			if err != syscall.EINTR {
 				return true // done either way: never park in the poller
+			}
+		}
+	})
+	if n < 0 {
+		n = 0
+	}
+	if cerr != nil {
+		return n, cerr
+	}
+	return n, err
+}
+
+// readNow reads into b without waiting: EAGAIN when nothing is there,
+// n == 0 with no error at the end of the stream.
+func (c *econn) readNow(b []byte) (n int, err error) {
+	cerr := c.raw.Read(func(fd uintptr) bool {
+		for {
+			n, err = syscall.Read(int(fd), b)
+			if err != syscall.EINTR {
+				return true // never park in the poller
 			}
 		}
 	})

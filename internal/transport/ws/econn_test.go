@@ -4,10 +4,13 @@ package ws
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,7 +48,7 @@ func tcpPair(t *testing.T) (server, client *net.TCPConn) {
 	return server, client
 }
 
-func newEvented(t *testing.T, nc net.Conn, writeTimeout time.Duration) (*Server, *session.Session) {
+func newTestServer(t *testing.T, writeTimeout time.Duration, onSlowFlush func()) (*Server, *node.App) {
 	a := &apps.App{ID: "1", Key: "k", Secret: "s", Enabled: true, ActivityTimeout: 30 * time.Second,
 		PingInterval: time.Minute, PongTimeout: time.Minute, MaxMessageBytes: 10000, Limits: apps.DefaultLimits}
 	reg, err := apps.NewRegistry([]*apps.App{a})
@@ -59,11 +62,17 @@ func newEvented(t *testing.T, nc net.Conn, writeTimeout time.Duration) (*Server,
 		t.Fatal(err)
 	}
 	srv.WriteTimeout = writeTimeout
+	srv.onSlowFlush = onSlowFlush
+	return srv, n.AppByID("1")
+}
+
+// attach serves nc on srv as an evented connection.
+func attach(t *testing.T, srv *Server, a *node.App, nc net.Conn) *session.Session {
 	c, ok := newEconn(srv, nc)
 	if !ok {
 		t.Fatal("no fd")
 	}
-	sess, err := srv.mgr.Open(n.AppByID("1"), c)
+	sess, err := srv.mgr.Open(a, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +83,12 @@ func newEvented(t *testing.T, nc net.Conn, writeTimeout time.Duration) (*Server,
 	}
 	c.Wake()
 	t.Cleanup(c.finish)
-	return srv, sess
+	return sess
+}
+
+func newEvented(t *testing.T, nc net.Conn, writeTimeout time.Duration, onSlowFlush func()) *session.Session {
+	srv, a := newTestServer(t, writeTimeout, onSlowFlush)
+	return attach(t, srv, a, nc)
 }
 
 func readEvent(t *testing.T, br *bufio.Reader, nc net.Conn) string {
@@ -96,12 +110,13 @@ func readEvent(t *testing.T, br *bufio.Reader, nc net.Conn) string {
 }
 
 // A socket that could not take its data goes through the slow path; once
-// the client reads again it gets everything in order and the connection
-// returns to the pool and keeps working, also after the slow path's write
-// timeout has passed.
+// the client reads again it gets everything in order, and the connection
+// returns to the pool and keeps working both ways.
 func TestSlowPathThenRecover(t *testing.T) {
 	server, client := tcpPair(t)
-	srv, sess := newEvented(t, server, 500*time.Millisecond)
+	slowed := make(chan struct{})
+	var once sync.Once
+	sess := newEvented(t, server, 500*time.Millisecond, func() { once.Do(func() { close(slowed) }) })
 	br := bufio.NewReader(client)
 	if ev := readEvent(t, br, client); !strings.Contains(ev, "connection_established") {
 		t.Fatalf("first frame %s", ev)
@@ -110,31 +125,97 @@ func TestSlowPathThenRecover(t *testing.T) {
 	for range 25 { // 200 KB, not read yet
 		sess.Send(frame)
 	}
-	// Await the server's handoff to the slow path before reading.
-	waitUntil := time.Now().Add(5 * time.Second)
-	for srv.slowWrites.Load() == 0 && time.Now().Before(waitUntil) {
-		time.Sleep(time.Millisecond)
+	select { // the server hands the write to the slow path before we read
+	case <-slowed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slow path was not exercised")
 	}
 	for range 25 {
 		if ev := readEvent(t, br, client); ev != string(frame) {
 			t.Fatalf("got %.60s", ev)
 		}
 	}
-	if srv.slowWrites.Load() == 0 {
-		t.Fatal("the slow path was not exercised")
+	if err := wsutil.WriteClientText(client, []byte(`{"event":"pusher:ping","data":{}}`)); err != nil {
+		t.Fatal(err)
 	}
-	// Outlive the slow path's deadline with real traffic, then deliver.
-	until := time.Now().Add(600 * time.Millisecond)
-	for time.Now().Before(until) {
-		if err := wsutil.WriteClientText(client, []byte(`{"event":"pusher:ping","data":{}}`)); err != nil {
+	if ev := readEvent(t, br, client); ev != string(pusher.PongFrame) {
+		t.Fatalf("got %s", ev)
+	}
+	sess.Send(frame)
+	if ev := readEvent(t, br, client); ev != string(frame) {
+		t.Fatalf("after recovery: got %.60s", ev)
+	}
+}
+
+// Frames split at every byte boundary, several per read, and a client
+// that stalls mid-frame: the reader keeps only the unfinished frame and
+// never waits on the socket.
+func TestPartialFrames(t *testing.T) {
+	server, client := tcpPair(t)
+	sess := newEvented(t, server, time.Second, nil)
+	br := bufio.NewReader(client)
+	readEvent(t, br, client) // connection_established
+	var all []byte
+	for range 3 {
+		var b bytes.Buffer
+		if err := wsutil.WriteClientText(&b, []byte(`{"event":"pusher:ping","data":{}}`)); err != nil {
 			t.Fatal(err)
 		}
+		all = append(all, b.Bytes()...)
+	}
+	// Byte by byte: each write is a separate readable event.
+	for i := range all {
+		if _, err := client.Write(all[i : i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
 		if ev := readEvent(t, br, client); ev != string(pusher.PongFrame) {
 			t.Fatalf("got %s", ev)
 		}
 	}
+	// Half a frame, then nothing: the session still delivers meanwhile.
+	if _, err := client.Write(all[:5]); err != nil {
+		t.Fatal(err)
+	}
+	frame := pusher.Event("c", "e", "d")
 	sess.Send(frame)
 	if ev := readEvent(t, br, client); ev != string(frame) {
-		t.Fatalf("after the deadline: got %.60s", ev)
+		t.Fatalf("got %s", ev)
+	}
+	if _, err := client.Write(all[5 : len(all)/3]); err != nil {
+		t.Fatal(err)
+	}
+	if ev := readEvent(t, br, client); ev != string(pusher.PongFrame) {
+		t.Fatalf("got %s", ev)
+	}
+}
+
+// More clients stalled mid-frame than the pool has workers must not hold
+// up anyone: a reader never waits on a socket for the rest of a frame.
+func TestStalledReadersDoNotBlockOthers(t *testing.T) {
+	srv, a := newTestServer(t, time.Second, nil)
+	ping := func() []byte {
+		var b bytes.Buffer
+		_ = wsutil.WriteClientText(&b, []byte(`{"event":"pusher:ping","data":{}}`))
+		return b.Bytes()
+	}()
+	for range 4*runtime.GOMAXPROCS(0) + 4 {
+		server, client := tcpPair(t)
+		attach(t, srv, a, server)
+		readEvent(t, bufio.NewReader(client), client)
+		if _, err := client.Write(ping[:5]); err != nil { // and never the rest
+			t.Fatal(err)
+		}
+	}
+	server, client := tcpPair(t)
+	attach(t, srv, a, server)
+	br := bufio.NewReader(client)
+	readEvent(t, br, client)
+	if _, err := client.Write(ping); err != nil {
+		t.Fatal(err)
+	}
+	if ev := readEvent(t, br, client); ev != string(pusher.PongFrame) { // within 5 s
+		t.Fatalf("got %s", ev)
 	}
 }

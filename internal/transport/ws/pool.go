@@ -2,11 +2,12 @@ package ws
 
 import "runtime"
 
-// pool runs short tasks (read a socket's pending frames, flush its queue)
-// on a fixed set of workers, so fan-out spreads over every core without a
-// goroutine per connection. A task that finds every worker busy runs on a
-// goroutine of its own rather than wait: a worker blocked on a slow socket
-// (bounded by deadlines) must never stall everyone else.
+// pool runs short tasks (handle a socket's pending frames, flush its
+// queue) on a fixed set of workers, so fan-out spreads over every core
+// without a goroutine per connection. Tasks never wait on a socket (reads
+// and writes are non-blocking; a write the socket cannot take moves to the
+// connection's own goroutine), so a busy pool only ever queues briefly;
+// past its queue a task runs on a goroutine of its own.
 type pool struct {
 	tasks chan func()
 }

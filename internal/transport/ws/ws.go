@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -40,7 +39,9 @@ type Server struct {
 	poller *poller
 	pool   *pool
 
-	slowWrites atomic.Int64 // writes finished off the pool (client not reading)
+	// onSlowFlush, when set (tests), runs as a write leaves the pool for
+	// the connection's own goroutine.
+	onSlowFlush func()
 }
 
 // Transport kinds.
@@ -58,7 +59,6 @@ func New(mgr *session.Manager, prefix, kind string, log *slog.Logger) (*Server, 
 		kind = TransportEpoll
 	}
 	if kind == TransportEpoll {
-		startCoarseClock()
 		s.pool = newPool(0)
 		p, err := newPoller(s.pool)
 		if err != nil {
