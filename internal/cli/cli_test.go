@@ -83,13 +83,22 @@ func TestUnknownCommand(t *testing.T) {
 	}
 }
 
-func TestBenchShortRun(t *testing.T) {
+// benchJSON runs `herald bench --json` with flags against a fresh server
+// and decodes its report into v; the run must succeed.
+func benchJSON(t *testing.T, v any, flags ...string) {
 	s := servertest.Start(t, config.Default())
-	code, out, errOut := run("bench", "ws://"+s.Addr, "--app-id", config.DefaultAppID, "--key", config.DefaultAppKey,
-		"--secret", config.DefaultAppSecret, "--conns", "50", "--channels", "2", "--rate", "100", "--duration", "1s", "--json")
+	args := append([]string{"bench", "ws://" + s.Addr, "--app-id", config.DefaultAppID, "--key", config.DefaultAppKey,
+		"--secret", config.DefaultAppSecret, "--json"}, flags...)
+	code, out, errOut := run(args...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s %s", code, out, errOut)
 	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBenchShortRun(t *testing.T) {
 	var r struct {
 		Connections int     `json:"connections"`
 		Published   int64   `json:"published"`
@@ -100,9 +109,7 @@ func TestBenchShortRun(t *testing.T) {
 		P99         int64   `json:"latency_p99_ns"`
 		Rate        float64 `json:"connects_per_second"`
 	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatal(err)
-	}
+	benchJSON(t, &r, "--conns", "50", "--channels", "2", "--rate", "100", "--duration", "1s")
 	// 100 events over 2 channels of 25 subscribers each: 2500 deliveries.
 	if r.Connections != 50 || r.Published != 100 || r.Expected != 2500 || r.Delivered != 2500 || r.Lost != 0 {
 		t.Fatalf("report %+v", r)
@@ -143,21 +150,13 @@ func TestDoctorExitCodes(t *testing.T) {
 }
 
 func TestBenchPresence(t *testing.T) {
-	s := servertest.Start(t, config.Default())
-	code, out, errOut := run("bench", "ws://"+s.Addr, "--app-id", config.DefaultAppID, "--key", config.DefaultAppKey,
-		"--secret", config.DefaultAppSecret, "--conns", "60", "--presence", "--json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s %s", code, out, errOut)
-	}
 	var r struct {
 		Connections int   `json:"connections"`
 		Want        int64 `json:"member_added_expected"`
 		Got         int64 `json:"member_added_delivered"`
 		Lost        int64 `json:"lost"`
 	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatal(err)
-	}
+	benchJSON(t, &r, "--conns", "60", "--presence")
 	// 60 members: every pair is announced once, to the earlier member.
 	if r.Connections != 60 || r.Want != 60*59/2 || r.Got != r.Want || r.Lost != 0 {
 		t.Fatalf("report %+v", r)

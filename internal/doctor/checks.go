@@ -54,7 +54,8 @@ func (c *checker) broadcastKeysSet() bool {
 
 func (c *checker) broadcastConnection() {
 	conn, connEntry, hasConn := c.get("BROADCAST_CONNECTION")
-	if _, drv, ok := c.get("BROADCAST_DRIVER"); ok {
+	_, drv, hasDriver := c.get("BROADCAST_DRIVER")
+	if hasDriver {
 		sev, why := Warning, "Laravel 11 and later read BROADCAST_CONNECTION; BROADCAST_DRIVER is ignored, so its value ("+drv.Value+") misleads whoever reads the file."
 		if !hasConn {
 			sev, why = Error, "Laravel 11 and later read BROADCAST_CONNECTION, which is not set: BROADCAST_DRIVER="+drv.Value+" is ignored and broadcasting falls back to the null driver."
@@ -68,7 +69,7 @@ func (c *checker) broadcastConnection() {
 	}
 	switch {
 	case !hasConn:
-		if _, _, ok := c.get("BROADCAST_DRIVER"); ok {
+		if hasDriver {
 			return // reported above
 		}
 		c.add(Finding{Severity: Error, Check: "broadcast-connection", Title: "BROADCAST_CONNECTION is not set",
@@ -168,8 +169,9 @@ func (c *checker) hostAndPorts() {
 	scheme, schemeEntry, _ := c.get("REVERB_SCHEME")
 	port, portEntry, hasPort := c.get("REVERB_PORT")
 	serverPort, serverPortEntry, hasServerPort := c.get("REVERB_SERVER_PORT")
+	pub := c.publicURL()
 	if isLocalHost(host) {
-		if pub := c.publicURL(); pub != nil || c.production() {
+		if pub != nil || c.production() {
 			where := "APP_ENV=production"
 			if pub != nil {
 				where = "the app is served from " + pub.Host
@@ -192,7 +194,7 @@ func (c *checker) hostAndPorts() {
 			Why:   "Without a proxy in between, clients and Laravel connect to REVERB_PORT, where nothing listens.",
 			Fix:   "Use the same port for both, or put a proxy on REVERB_PORT that forwards to REVERB_SERVER_PORT."})
 	}
-	if pub := c.publicURL(); pub != nil && pub.Scheme == "https" && scheme == "http" && !isLocalHost(host) {
+	if pub != nil && pub.Scheme == "https" && scheme == "http" && !isLocalHost(host) {
 		c.add(Finding{Severity: Error, Check: "mixed-content", Line: schemeEntry.Line, Lines: []string{lineOf(schemeEntry)},
 			Title: "REVERB_SCHEME=http while the app is served over https",
 			Why:   "Browsers block ws:// connections from https pages (mixed content).",

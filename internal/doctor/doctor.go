@@ -63,7 +63,7 @@ func Check(o Options) *Report {
 		c.queue()
 		c.origins()
 	}
-	if o.Config != nil {
+	if o.Env != nil && o.Config != nil {
 		c.configChecks()
 	}
 	sort.SliceStable(c.findings, func(i, j int) bool { return rank(c.findings[i].Severity) < rank(c.findings[j].Severity) })

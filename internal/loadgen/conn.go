@@ -38,7 +38,7 @@ func dial(ctx context.Context, b *bench, i int) (*conn, error) {
 		NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var nd net.Dialer
 			if host, _, _ := net.SplitHostPort(addr); isLoopback(host) && b.o.Conns > perSourceAddr {
-				nd = net.Dialer{LocalAddr: b.sourceAddr(i), Control: bindNoPort}
+				nd = net.Dialer{LocalAddr: sourceAddr(i), Control: bindNoPort}
 			}
 			return nd.DialContext(ctx, network, addr)
 		},
@@ -143,11 +143,20 @@ func closeText(p []byte) string {
 }
 
 func readFrame(br *bufio.Reader) ([]byte, ws.OpCode, error) {
+	return readFrameInto(br, nil)
+}
+
+// readFrameInto reads one frame, reusing buf when it is large enough; the
+// payload is valid until the next call with the same buf.
+func readFrameInto(br *bufio.Reader, buf []byte) ([]byte, ws.OpCode, error) {
 	h, err := ws.ReadHeader(br)
 	if err != nil {
 		return nil, 0, err
 	}
-	p := make([]byte, h.Length)
+	if int64(cap(buf)) < h.Length {
+		buf = make([]byte, h.Length)
+	}
+	p := buf[:h.Length]
 	if _, err := io.ReadFull(br, p); err != nil {
 		return nil, 0, err
 	}
@@ -159,18 +168,11 @@ var dataMarker = []byte(`"data":"`)
 func (c *conn) readLoop(br *bufio.Reader, b *bench) {
 	var buf []byte // reused: the generator must not compete for CPU with garbage
 	for {
-		h, err := ws.ReadHeader(br)
+		p, op, err := readFrameInto(br, buf)
 		if err != nil {
 			return
 		}
-		if int64(cap(buf)) < h.Length {
-			buf = make([]byte, h.Length)
-		}
-		p := buf[:h.Length]
-		if _, err := io.ReadFull(br, p); err != nil {
-			return
-		}
-		op := h.OpCode
+		buf = p[:cap(p)]
 		switch op {
 		case ws.OpClose:
 			c.mu.Lock()

@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"slices"
@@ -128,7 +127,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.ServerPID > 0 {
 		before, _ = readProc(o.ServerPID)
 	}
-	b := &bench{o: o, rep: rep, wsBase: strings.TrimSuffix(u.String(), "/"), srcA: byte(1 + rand.IntN(254)), srcB: byte(rand.IntN(256))}
+	b := &bench{o: o, rep: rep, wsBase: strings.TrimSuffix(u.String(), "/")}
 	conns := b.connectAll(ctx)
 	defer func() {
 		for _, c := range conns {
@@ -164,8 +163,6 @@ type bench struct {
 	delivered   atomic.Int64
 	memberAdded atomic.Int64
 	errOnce     sync.Once
-	srcA        byte // second and third octet of this run's source addresses
-	srcB        byte
 }
 
 func (b *bench) fail(err error) {
@@ -349,11 +346,10 @@ func (b *bench) collect(conns []*conn) {
 }
 
 // sourceAddr spreads connections over loopback source addresses so that
-// more than one address's ephemeral ports are available. Each run picks a
-// fresh 127.a.b.x range: the previous run's sockets linger in TIME_WAIT on
-// their addresses and would make connects slow and then fail.
-func (b *bench) sourceAddr(i int) *net.TCPAddr {
-	return &net.TCPAddr{IP: net.IPv4(127, b.srcA, b.srcB, byte(1+i/perSourceAddr))}
+// more than one address's ephemeral ports are available. (Connections are
+// reset on close, so no TIME_WAIT from an earlier run holds ports.)
+func sourceAddr(i int) *net.TCPAddr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i/perSourceAddr))}
 }
 
 // perSourceAddr is how many connections share one source address.

@@ -31,11 +31,17 @@ func connect(t *testing.T, s *servertest.Server) (*servertest.Client, string) {
 	return c, strings.SplitN(id, `"`, 2)[0]
 }
 
+// subscribed connects a client subscribed to the public channel ch.
+func subscribed(t *testing.T, s *servertest.Server, ch string) *servertest.Client {
+	c, _ := connect(t, s)
+	c.Send(`{"event":"pusher:subscribe","data":{"channel":"` + ch + `"}}`)
+	c.Expect("pusher_internal:subscription_succeeded")
+	return c
+}
+
 func TestPublishReachesSubscriber(t *testing.T) {
 	s := start(t, nil)
-	c, _ := connect(t, s)
-	c.Send(`{"event":"pusher:subscribe","data":{"channel":"orders"}}`)
-	c.Expect("pusher_internal:subscription_succeeded")
+	c := subscribed(t, s, "orders")
 	app := s.Node().AppByKey(config.DefaultAppKey)
 	if err := s.Node().Publish(context.Background(), app, []string{"orders"}, "orders.updated", `{"n":1}`, ""); err != nil {
 		t.Fatal(err)
@@ -62,12 +68,7 @@ func TestMalformedFrameKeepsConnection(t *testing.T) {
 // the others.
 func TestSlowClientIsCutOff(t *testing.T) {
 	s := start(t, nil)
-	slow, _ := connect(t, s)
-	fast, _ := connect(t, s)
-	for _, c := range []*servertest.Client{slow, fast} {
-		c.Send(`{"event":"pusher:subscribe","data":{"channel":"firehose"}}`)
-		c.Expect("pusher_internal:subscription_succeeded")
-	}
+	slow, fast := subscribed(t, s, "firehose"), subscribed(t, s, "firehose")
 	app := s.Node().AppByKey(config.DefaultAppKey)
 	payload := strings.Repeat("x", 8000)
 	// Publish in step with the fast reader: it never falls behind, while
@@ -131,14 +132,9 @@ func TestManySlowClientsDoNotStallOthers(t *testing.T) {
 	s := start(t, nil)
 	var slow []*servertest.Client
 	for range 12 {
-		c, _ := connect(t, s)
-		c.Send(`{"event":"pusher:subscribe","data":{"channel":"firehose"}}`)
-		c.Expect("pusher_internal:subscription_succeeded")
-		slow = append(slow, c)
+		slow = append(slow, subscribed(t, s, "firehose"))
 	}
-	fast, _ := connect(t, s)
-	fast.Send(`{"event":"pusher:subscribe","data":{"channel":"firehose"}}`)
-	fast.Expect("pusher_internal:subscription_succeeded")
+	fast := subscribed(t, s, "firehose")
 	app := s.Node().AppByKey(config.DefaultAppKey)
 	payload := strings.Repeat("x", 8000)
 	for i := range 3000 {
