@@ -414,32 +414,21 @@ func (c *econn) writeWithin(b []byte, d time.Duration) (int, error) {
 
 // writeNow writes b without waiting: it returns how much the kernel took,
 // with EAGAIN when the socket buffer is full.
-func (c *econn) writeNow(b []byte) (n int, err error) {
-	cerr := c.raw.Write(func(fd uintptr) bool {
-		for {
-			n, err = syscall.Write(int(fd), b)
-			if err != syscall.EINTR {
-				return true // done either way: never park in the poller
-			}
-		}
-	})
-	if n < 0 {
-		n = 0
-	}
-	if cerr != nil {
-		return n, cerr
-	}
-	return n, err
-}
+func (c *econn) writeNow(b []byte) (int, error) { return noWait(c.raw.Write, syscall.Write, b) }
 
 // readNow reads into b without waiting: EAGAIN when nothing is there,
 // n == 0 with no error at the end of the stream.
-func (c *econn) readNow(b []byte) (n int, err error) {
-	cerr := c.raw.Read(func(fd uintptr) bool {
+func (c *econn) readNow(b []byte) (int, error) { return noWait(c.raw.Read, syscall.Read, b) }
+
+// noWait runs one read or write system call on the socket through the
+// runtime's fd locking (rawIO is RawConn.Read or .Write), retrying only on
+// EINTR and never parking in the poller.
+func noWait(rawIO func(func(uintptr) bool) error, sys func(int, []byte) (int, error), b []byte) (n int, err error) {
+	cerr := rawIO(func(fd uintptr) bool {
 		for {
-			n, err = syscall.Read(int(fd), b)
+			n, err = sys(int(fd), b)
 			if err != syscall.EINTR {
-				return true // never park in the poller
+				return true
 			}
 		}
 	})
