@@ -60,6 +60,10 @@ type Server struct {
 	// WriteTimeout is how long a socket may refuse our data before it is
 	// dropped (a client that stopped reading).
 	WriteTimeout time.Duration
+	// CoalesceWindow is how long the flush of a hot socket (events less
+	// than two windows apart) waits so that more events share one write;
+	// 0 writes every event at once. Epoll transport only.
+	CoalesceWindow time.Duration
 }
 
 // Log configures logging.
@@ -120,7 +124,7 @@ func Default() *Config {
 	a := NewApp()
 	a.ID, a.Key, a.Secret = DefaultAppID, DefaultAppKey, DefaultAppSecret
 	return &Config{
-		Server:     Server{Host: "0.0.0.0", Port: 8080, ShutdownTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second},
+		Server:     Server{Host: "0.0.0.0", Port: 8080, ShutdownTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, CoalesceWindow: 5 * time.Millisecond},
 		Log:        Log{Level: "info", Format: "text"},
 		Apps:       []*apps.App{a},
 		DefaultApp: true,

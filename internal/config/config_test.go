@@ -60,7 +60,7 @@ func TestLoadNothing(t *testing.T) {
 		t.Fatalf("DefaultApp %v, %d apps", c.DefaultApp, len(c.Apps))
 	}
 	sameApp(t, c.Apps[0], devApp())
-	want := Server{Host: "0.0.0.0", Port: 8080, Path: "", ShutdownTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	want := Server{Host: "0.0.0.0", Port: 8080, Path: "", ShutdownTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, CoalesceWindow: 5 * time.Millisecond}
 	if c.Server != want || c.Log != (Log{Level: "info", Format: "text"}) {
 		t.Errorf("server %+v log %+v", c.Server, c.Log)
 	}
@@ -78,6 +78,7 @@ const fullYAML = `server:
   port: 9000
   path: /ws/
   shutdown_timeout: 2m
+  coalesce_window: 0
   transport: goroutine
   debug_addr: 127.0.0.1:6060
 log:
@@ -108,7 +109,7 @@ apps:
 func TestLoadFile(t *testing.T) {
 	inDir(t, map[string]string{"herald.yaml": fullYAML})
 	c := load(t, Options{File: "herald.yaml"})
-	wantServer := Server{Host: "127.0.0.1", Port: 9000, Path: "/ws", ShutdownTimeout: 2 * time.Minute, Transport: "goroutine", DebugAddr: "127.0.0.1:6060", WriteTimeout: 10 * time.Second}
+	wantServer := Server{Host: "127.0.0.1", Port: 9000, Path: "/ws", ShutdownTimeout: 2 * time.Minute, Transport: "goroutine", DebugAddr: "127.0.0.1:6060", WriteTimeout: 10 * time.Second, CoalesceWindow: 0}
 	if c.DefaultApp || c.Server != wantServer || c.Log != (Log{Level: "debug", Format: "json"}) || len(c.Apps) != 2 {
 		t.Fatalf("loaded %+v", c)
 	}
@@ -230,7 +231,7 @@ func TestLoadFlags(t *testing.T) {
 		Host: ptr("::1"), Port: ptr(7000), Path: ptr("/p"), AppID: ptr("fid"), AppKey: ptr("fkey"), AppSecret: ptr("fsecret"),
 		LogLevel: ptr("warn"), LogFormat: ptr("json"), Transport: ptr("epoll"), DebugAddr: ptr("127.0.0.1:6061"),
 	}})
-	wantServer := Server{Host: "::1", Port: 7000, Path: "/p", ShutdownTimeout: 10 * time.Second, Transport: "epoll", DebugAddr: "127.0.0.1:6061", WriteTimeout: 10 * time.Second}
+	wantServer := Server{Host: "::1", Port: 7000, Path: "/p", ShutdownTimeout: 10 * time.Second, Transport: "epoll", DebugAddr: "127.0.0.1:6061", WriteTimeout: 10 * time.Second, CoalesceWindow: 5 * time.Millisecond}
 	if c.DefaultApp || c.Server != wantServer || c.Log != (Log{Level: "warn", Format: "json"}) {
 		t.Fatalf("%+v", c)
 	}

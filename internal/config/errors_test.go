@@ -104,6 +104,7 @@ apps:
   port: 70000
   path: /a b
   shutdown_timeout: 0
+  coalesce_window: 2s
 log:
   format: xml
 apps:
@@ -122,17 +123,18 @@ apps:
 `}, Options{File: "herald.yaml"}, []string{
 			`herald.yaml:2: server.port: must be a port number 1-65535 (got 70000)`,
 			`herald.yaml:3: server.path: must be a URL path like /ws, without '//', '?', '#' or spaces (got "/a b")`,
+			`herald.yaml:5: server.coalesce_window: must be between 0 (off) and 1s (got 2s)`,
 			`herald.yaml:4: server.shutdown_timeout: must be positive (got 0s)`,
-			`herald.yaml:6: log.format: must be one of text, json (got "xml")`,
-			`herald.yaml:8: apps[0].id: must not contain spaces, '/', '?', '#' or '%' (got "my/app")`,
-			`herald.yaml:16: apps[0].allowed_origins: must list at least one origin ("*" for any)`,
-			`herald.yaml:11: apps[0].max_connections: must be 0 (unlimited) or more (got -1)`,
-			`herald.yaml:14: apps[0].authorized_connections_timeout: must be 0 (off) or positive (got -1s)`,
-			`herald.yaml:12: apps[0].activity_timeout: must be a whole number of seconds, at least 1 (got 500ms)`,
-			`herald.yaml:13: apps[0].pong_timeout: must be positive (got 0s)`,
-			`herald.yaml:15: apps[0].max_message_bytes: must be positive (got 0)`,
-			`herald.yaml:18: apps[0].limits.max_batch_events: must be positive (got 0)`,
-			`herald.yaml:19: apps[0].limits.max_watchlist: must be positive (got -5)`,
+			`herald.yaml:7: log.format: must be one of text, json (got "xml")`,
+			`herald.yaml:9: apps[0].id: must not contain spaces, '/', '?', '#' or '%' (got "my/app")`,
+			`herald.yaml:17: apps[0].allowed_origins: must list at least one origin ("*" for any)`,
+			`herald.yaml:12: apps[0].max_connections: must be 0 (unlimited) or more (got -1)`,
+			`herald.yaml:15: apps[0].authorized_connections_timeout: must be 0 (off) or positive (got -1s)`,
+			`herald.yaml:13: apps[0].activity_timeout: must be a whole number of seconds, at least 1 (got 500ms)`,
+			`herald.yaml:14: apps[0].pong_timeout: must be positive (got 0s)`,
+			`herald.yaml:16: apps[0].max_message_bytes: must be positive (got 0)`,
+			`herald.yaml:19: apps[0].limits.max_batch_events: must be positive (got 0)`,
+			`herald.yaml:20: apps[0].limits.max_watchlist: must be positive (got -5)`,
 		}},
 		{"config file missing", nil, Options{File: "herald.yaml"}, []string{
 			`config file: open herald.yaml: no such file or directory`,

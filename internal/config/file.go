@@ -217,6 +217,8 @@ func (r *fileReader) serverField(path, key string, k, v *yaml.Node) {
 		r.str(v, path, &s.DebugAddr)
 	case "write_timeout":
 		r.duration(v, path, &s.WriteTimeout)
+	case "coalesce_window":
+		r.duration(v, path, &s.CoalesceWindow)
 	default:
 		r.errorf(k, path, "unknown key")
 		return

@@ -74,6 +74,9 @@ func (v *validator) server() {
 	if s.WriteTimeout <= 0 {
 		v.bad("server.write_timeout", "must be positive (got %s)", s.WriteTimeout)
 	}
+	if s.CoalesceWindow < 0 || s.CoalesceWindow > time.Second {
+		v.bad("server.coalesce_window", "must be between 0 (off) and 1s (got %s)", s.CoalesceWindow)
+	}
 	if s.ShutdownTimeout <= 0 {
 		v.bad("server.shutdown_timeout", "must be positive (got %s)", s.ShutdownTimeout)
 	}

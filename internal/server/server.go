@@ -49,7 +49,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	n := node.New(reg, memory.New(), log)
 	mgr := session.NewManager(n, log, sweepTick(cfg.Apps))
 	s := &Server{cfg: cfg, log: log, node: n, mgr: mgr, prefix: cfg.Server.Path}
-	s.ws, err = ws.New(mgr, s.prefix, cfg.Server.Transport, log)
+	s.ws, err = ws.New(mgr, s.prefix, cfg.Server.Transport, cfg.Server.CoalesceWindow, log)
 	if err != nil {
 		return nil, fmt.Errorf("transport: %w", err)
 	}

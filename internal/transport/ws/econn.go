@@ -35,7 +35,8 @@ type econn struct {
 	gen  int32 // distinguishes this connection from a later one on the same fd
 	sess *session.Session
 
-	writing  atomic.Bool // a flush is scheduled or running
+	writing  atomic.Bool  // a flush is scheduled or running
+	lastWake atomic.Int64 // nanotime of the last Wake
 	finished atomic.Bool
 	once     sync.Once
 
@@ -67,17 +68,35 @@ func newEconn(srv *Server, nc net.Conn) (*econn, bool) {
 		return nil, false
 	}
 	c := &econn{srv: srv, nc: nc, raw: raw, gen: connGen.Add(1)}
+	c.lastWake.Store(nanotime() - 1<<40) // long ago: the first event is never hot
 	if raw.Control(func(fd uintptr) { c.fd = int32(fd) }) != nil {
 		return nil, false
 	}
 	return c, true
 }
 
-// Wake implements session.Transport: schedule one flush.
+// Wake implements session.Transport: schedule one flush. A socket whose
+// events come less than a coalescing gap apart is hot: its flush waits
+// the coalescing window so that what arrives meanwhile shares the write.
 func (c *econn) Wake() {
+	now := nanotime()
+	prev := c.lastWake.Swap(now)
 	if c.writing.CompareAndSwap(false, true) {
-		c.srv.pool.submit(c.flush)
+		c.schedule(now, now-prev)
 	}
+}
+
+// schedule submits a flush, or hands it to the delayer when the socket is
+// hot; the caller has set the writing flag.
+func (c *econn) schedule(now, gap int64) {
+	if dl := c.srv.delayer; dl != nil && dl.holds(gap) {
+		if c.srv.onHold != nil {
+			c.srv.onHold()
+		}
+		dl.add(c, now)
+		return
+	}
+	c.srv.pool.submit(task{c: c})
 }
 
 // readChunk is how much one non-blocking read asks for.
@@ -243,18 +262,19 @@ const (
 	flushHandoff                    // a slow-path goroutine now owns writing
 )
 
-// flush writes everything queued, looping while more arrives.
+// flush writes everything queued in one write. Frames that arrive during
+// the write mean the socket is busy: they get a flush of their own, held
+// back by the coalescing window so that more can join them.
 func (c *econn) flush() {
-	for {
-		res := c.flushOnce()
-		if res == flushHandoff {
-			return
-		}
-		c.writing.Store(false)
-		if res == flushDone || !c.pending() || !c.writing.CompareAndSwap(false, true) {
-			return
-		}
+	res := c.flushOnce()
+	if res == flushHandoff {
+		return
 	}
+	c.writing.Store(false)
+	if res == flushDone || !c.pending() || !c.writing.CompareAndSwap(false, true) {
+		return
+	}
+	c.schedule(nanotime(), 0)
 }
 
 func (c *econn) pending() bool {
@@ -284,6 +304,9 @@ func (c *econn) flushOnce() flushResult {
 	for _, f := range frames {
 		buf = appendHeader(buf, len(f))
 		buf = append(buf, f...)
+	}
+	if c.srv.onFlush != nil && len(frames) > 0 {
+		c.srv.onFlush(len(frames))
 	}
 	clear(frames)
 	*fs = frames[:0]
@@ -346,7 +369,7 @@ func (c *econn) slowFlush(rest []byte, closing bool) {
 	}
 	c.writing.Store(false)
 	if c.pending() && c.writing.CompareAndSwap(false, true) {
-		c.srv.pool.submit(c.flush)
+		c.srv.pool.submit(task{c: c})
 	}
 }
 

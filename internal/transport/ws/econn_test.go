@@ -49,6 +49,10 @@ func tcpPair(t *testing.T) (server, client *net.TCPConn) {
 }
 
 func newTestServer(t *testing.T, writeTimeout time.Duration, onSlowFlush func()) (*Server, *node.App) {
+	return newCoalescingServer(t, writeTimeout, 0, onSlowFlush)
+}
+
+func newCoalescingServer(t *testing.T, writeTimeout, window time.Duration, onSlowFlush func()) (*Server, *node.App) {
 	a := &apps.App{ID: "1", Key: "k", Secret: "s", Enabled: true, ActivityTimeout: 30 * time.Second,
 		PingInterval: time.Minute, PongTimeout: time.Minute, MaxMessageBytes: 10000, Limits: apps.DefaultLimits}
 	reg, err := apps.NewRegistry([]*apps.App{a})
@@ -57,7 +61,7 @@ func newTestServer(t *testing.T, writeTimeout time.Duration, onSlowFlush func())
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	n := node.New(reg, memory.New(), log)
-	srv, err := New(session.NewManager(n, log, 0), "", TransportEpoll, log)
+	srv, err := New(session.NewManager(n, log, 0), "", TransportEpoll, window, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,5 +221,93 @@ func TestStalledReadersDoNotBlockOthers(t *testing.T) {
 	}
 	if ev := readEvent(t, br, client); ev != string(pusher.PongFrame) { // within 5 s
 		t.Fatalf("got %s", ev)
+	}
+}
+
+// coalescingClient attaches a client to a server with the given window and
+// records what each write carried and how often a flush was held back.
+// Unless idle, the server counts as busy whatever its queue.
+func coalescingClient(t *testing.T, window time.Duration, idle bool) (sess *session.Session, read func() string, writes func() []int, holds func() int) {
+	srv, a := newCoalescingServer(t, time.Second, window, nil)
+	if srv.delayer != nil && !idle {
+		srv.delayer.busy = 0
+	}
+	var mu sync.Mutex
+	var counts []int
+	held := 0
+	srv.onFlush = func(n int) { mu.Lock(); counts = append(counts, n); mu.Unlock() }
+	srv.onHold = func() { mu.Lock(); held++; mu.Unlock() }
+	server, client := tcpPair(t)
+	sess = attach(t, srv, a, server)
+	br := bufio.NewReader(client)
+	read = func() string { return readEvent(t, br, client) }
+	read() // connection_established
+	writes = func() []int { mu.Lock(); defer mu.Unlock(); return append([]int(nil), counts...) }
+	holds = func() int { mu.Lock(); defer mu.Unlock(); return held }
+	return sess, read, writes, holds
+}
+
+// Events that come close together on one socket leave in one write: the
+// first goes at once (the socket was idle), the burst behind it waits the
+// window and shares a write, in order.
+func TestHotSocketCoalesces(t *testing.T) {
+	sess, read, writes, holds := coalescingClient(t, 50*time.Millisecond, false)
+	time.Sleep(110 * time.Millisecond) // the input's spacing: connection_established is long past
+	first := pusher.Event("c", "e", "0")
+	sess.Send(first)
+	if ev := read(); ev != string(first) {
+		t.Fatalf("got %s", ev)
+	}
+	var burst [][]byte
+	for i := range 10 {
+		f := pusher.Event("c", "e", itoa(i+1))
+		burst = append(burst, f)
+		sess.Send(f)
+	}
+	for _, f := range burst {
+		if ev := read(); ev != string(f) {
+			t.Fatalf("got %s, want %s", ev, f)
+		}
+	}
+	if w := writes(); len(w) != 3 || w[1] != 1 || w[2] != 10 { // connection_established, first, burst
+		t.Fatalf("frames per write %v, want [1 1 10]", w)
+	}
+	if h := holds(); h != 1 {
+		t.Fatalf("%d flushes held, want 1", h)
+	}
+}
+
+// A socket whose events come further apart than two windows is never held
+// back; neither is any socket when coalescing is off.
+func TestColdSocketWritesAtOnce(t *testing.T) {
+	for _, window := range []time.Duration{5 * time.Millisecond, 0} {
+		sess, read, writes, holds := coalescingClient(t, window, false)
+		for i := range 4 {
+			time.Sleep(3 * max(window, time.Millisecond)) // the input's spacing, not a wait for a result
+			f := pusher.Event("c", "e", itoa(i))
+			sess.Send(f)
+			if ev := read(); ev != string(f) {
+				t.Fatalf("window %s: got %s", window, ev)
+			}
+		}
+		if h := holds(); h != 0 {
+			t.Fatalf("window %s: %d flushes held, want 0 (writes %v)", window, h, writes())
+		}
+	}
+}
+
+// An idle server never holds a flush back, however hot the socket: a
+// client in lock-step with its publisher gets each event at once.
+func TestIdleServerDoesNotHold(t *testing.T) {
+	sess, read, writes, holds := coalescingClient(t, 50*time.Millisecond, true)
+	for i := range 20 {
+		f := pusher.Event("c", "e", itoa(i))
+		sess.Send(f)
+		if ev := read(); ev != string(f) {
+			t.Fatalf("got %s", ev)
+		}
+	}
+	if h := holds(); h != 0 {
+		t.Fatalf("%d flushes held on an idle server, want 0 (writes %v)", h, writes())
 	}
 }

@@ -84,7 +84,7 @@ func (p *poller) wait() {
 			// The generation guards against an event collected for a
 			// closed socket whose fd a new connection already reuses.
 			if c := p.byFD[events[i].Fd]; c != nil && c.gen == events[i].Pad {
-				p.pool.submit(c.onReadable)
+				p.pool.submit(task{c: c, read: true})
 			}
 		}
 		p.mu.RUnlock()

@@ -36,12 +36,17 @@ type Server struct {
 	wg           sync.WaitGroup
 
 	// Event-driven mode (epoll): idle sockets hold no goroutine or buffer.
-	poller *poller
-	pool   *pool
+	poller  *poller
+	pool    *pool
+	delayer *delayer
 
-	// onSlowFlush, when set (tests), runs as a write leaves the pool for
-	// the connection's own goroutine.
+	// Test hooks, nil in production. onSlowFlush runs as a write leaves the
+	// pool for the connection's own goroutine; onFlush gets the number of
+	// queued frames each write carries; onHold runs as a hot socket's flush
+	// is handed to the delayer.
 	onSlowFlush func()
+	onFlush     func(frames int)
+	onHold      func()
 }
 
 // Transport kinds.
@@ -52,14 +57,18 @@ const (
 
 // New returns a WebSocket server for mgr's node; prefix is the configured
 // server path; kind is TransportEpoll or TransportGoroutine ("" picks epoll
-// where available).
-func New(mgr *session.Manager, prefix, kind string, log *slog.Logger) (*Server, error) {
+// where available); coalesce is the window a hot socket's flush waits so
+// that more frames share its write (epoll only; 0 writes at once).
+func New(mgr *session.Manager, prefix, kind string, coalesce time.Duration, log *slog.Logger) (*Server, error) {
 	s := &Server{mgr: mgr, prefix: prefix, log: log, WriteTimeout: 10 * time.Second}
 	if kind == "" && pollerSupported {
 		kind = TransportEpoll
 	}
 	if kind == TransportEpoll {
 		s.pool = newPool(0)
+		if coalesce > 0 {
+			s.delayer = newDelayer(coalesce, s.pool)
+		}
 		p, err := newPoller(s.pool)
 		if err != nil {
 			return nil, err
