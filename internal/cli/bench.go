@@ -153,7 +153,7 @@ func printBench(o *out, r *loadgen.Report) {
 		o.printf("server (pid %d)   %.1f KiB RSS per connection, %.2f CPU s per million deliveries\n", r.ServerPID, r.RSSPerConnKiB, r.CPUPerMillion)
 	}
 	if r.Slow > 0 {
-		o.printf("slow subscribers   %d never read; %d cut off with 4100\n", r.Slow, r.Closed[4100])
+		o.printf("slow subscribers   %d never read; %d cut off with 4100, %d dropped without a close frame (write timeout)\n", r.Slow, r.Closed[4100], r.SlowDropped)
 	}
 	for code, n := range r.Closed {
 		o.printf("closed by server   %d connections with code %d\n", n, code)

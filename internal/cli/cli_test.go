@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/herald-ws/herald/internal/config"
 	"github.com/herald-ws/herald/internal/server/servertest"
@@ -86,7 +87,11 @@ func TestUnknownCommand(t *testing.T) {
 // benchJSON runs `herald bench --json` with flags against a fresh server
 // and decodes its report into v; the run must succeed.
 func benchJSON(t *testing.T, v any, flags ...string) {
-	s := servertest.Start(t, config.Default())
+	benchJSONWith(t, config.Default(), v, flags...)
+}
+
+func benchJSONWith(t *testing.T, cfg *config.Config, v any, flags ...string) {
+	s := servertest.Start(t, cfg)
 	args := append([]string{"bench", "ws://" + s.Addr, "--app-id", config.DefaultAppID, "--key", config.DefaultAppKey,
 		"--secret", config.DefaultAppSecret, "--json"}, flags...)
 	code, out, errOut := run(args...)
@@ -159,6 +164,26 @@ func TestBenchPresence(t *testing.T) {
 	benchJSON(t, &r, "--conns", "60", "--presence")
 	// 60 members: every pair is announced once, to the earlier member.
 	if r.Connections != 60 || r.Want != 60*59/2 || r.Got != r.Want || r.Lost != 0 {
+		t.Fatalf("report %+v", r)
+	}
+}
+
+// Subscribers that never read are dropped once the write timeout passes
+// (6 MB each is more than the kernel buffers, below the 8 MiB queue
+// bound); the bench reports it and the readers lose nothing.
+func TestBenchSlowSubscribers(t *testing.T) {
+	cfg := config.Default()
+	cfg.Server.WriteTimeout = 300 * time.Millisecond
+	var r struct {
+		Slow        int         `json:"slow_connections"`
+		SlowDropped int         `json:"slow_dropped_without_close"`
+		Closed      map[int]int `json:"closed_by_code"`
+		Expected    int64       `json:"expected_deliveries"`
+		Delivered   int64       `json:"delivered"`
+		Lost        int64       `json:"lost"`
+	}
+	benchJSONWith(t, cfg, &r, "--conns", "4", "--slow", "2", "--rate", "600", "--payload", "10000", "--duration", "1s", "--drain", "2s")
+	if r.Slow != 2 || r.SlowDropped != 2 || r.Closed[4100] != 0 || r.Expected != 2400 || r.Delivered != 2400 || r.Lost != 0 {
 		t.Fatalf("report %+v", r)
 	}
 }

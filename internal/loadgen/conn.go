@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -30,6 +32,7 @@ type conn struct {
 	mu        sync.Mutex
 	latencies []time.Duration
 	closeCode int
+	dropped   bool // the server ended the connection without a close frame
 }
 
 func dial(ctx context.Context, b *bench, i int) (*conn, error) {
@@ -278,6 +281,11 @@ func (c *conn) drainUntilClose() {
 		_ = c.nc.SetReadDeadline(time.Now().Add(3 * time.Second))
 		p, op, err := readFrame(c.br)
 		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				c.mu.Lock()
+				c.dropped = true
+				c.mu.Unlock()
+			}
 			return
 		}
 		if op == ws.OpClose {

@@ -79,6 +79,7 @@ type Report struct {
 	CPUPerMillion   float64        `json:"server_cpu_seconds_per_million_deliveries,omitempty"`
 	FirstError      string         `json:"first_error,omitempty"`
 	Slow            int            `json:"slow_connections,omitempty"`
+	SlowDropped     int            `json:"slow_dropped_without_close,omitempty"`
 	MemberAddedWant int64          `json:"member_added_expected,omitempty"`
 	MemberAddedGot  int64          `json:"member_added_delivered,omitempty"`
 	perChannel      map[string]int // subscribers per channel
@@ -328,6 +329,9 @@ func (b *bench) collect(conns []*conn) {
 		all = append(all, c.latencies...)
 		if c.closeCode != 0 {
 			b.rep.Closed[c.closeCode]++
+		}
+		if c.slow && c.dropped {
+			b.rep.SlowDropped++
 		}
 		c.mu.Unlock()
 	}

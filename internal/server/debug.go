@@ -1,26 +1,49 @@
 package server
 
 import (
-	"log/slog"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/pprof"
 	"time"
 )
 
-// serveDebug serves pprof on addr until the process ends; profiling is an
-// operator's opt-in (--debug-addr), never on the public listener.
-func serveDebug(addr string, log *slog.Logger) {
+// Stats are the server's own counters, served as JSON at /debug/stats on
+// the debug address.
+type Stats struct {
+	Connections int `json:"connections"`
+	// SlowClosed counts clients cut off with 4100 because their outbound
+	// queue passed its bound (4,096 frames or 8 MiB).
+	SlowClosed int64 `json:"slow_clients_closed"`
+	// Stalled counts clients dropped because the socket took none of our
+	// data for server.write_timeout.
+	Stalled int64 `json:"stalled_clients_dropped"`
+}
+
+// Stats reads the counters.
+func (s *Server) Stats() Stats {
+	return Stats{Connections: s.mgr.Count(), SlowClosed: s.mgr.SlowClosed(), Stalled: s.ws.Stalled()}
+}
+
+// serveDebug serves pprof and /debug/stats on the debug listener until
+// Serve returns; both are an operator's opt-in (--debug-addr), never on
+// the public listener.
+func (s *Server) serveDebug() {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/stats", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Stats())
+	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("pprof listening", "addr", addr)
+	s.dbg = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.log.Info("debug listener (pprof, /debug/stats)", "addr", s.dbgLn.Addr().String())
 	go func() {
-		if err := srv.ListenAndServe(); err != nil {
-			log.Error("pprof server stopped", "err", err)
+		if err := s.dbg.Serve(s.dbgLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("debug listener stopped", "err", err)
 		}
 	}()
 }

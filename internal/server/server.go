@@ -35,6 +35,8 @@ type Server struct {
 	api    *httpapi.Handler
 	http   *http.Server
 	ln     net.Listener
+	dbg    *http.Server // debug listener (pprof, /debug/stats), when configured
+	dbgLn  net.Listener
 	prefix string
 
 	stopping atomic.Bool
@@ -87,11 +89,25 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	s.ln = ln
+	if a := s.cfg.Server.DebugAddr; a != "" {
+		if s.dbgLn, err = net.Listen("tcp", a); err != nil {
+			ln.Close()
+			return fmt.Errorf("debug listener on %s: %w", a, err)
+		}
+	}
 	return nil
 }
 
 // Addr is the bound address (after Listen).
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// DebugAddr is the debug listener's bound address, nil without one.
+func (s *Server) DebugAddr() net.Addr {
+	if s.dbgLn == nil {
+		return nil
+	}
+	return s.dbgLn.Addr()
+}
 
 // Node is the server's core (for in-process tests).
 func (s *Server) Node() *node.Node { return s.node }
@@ -103,8 +119,9 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
-	if s.cfg.Server.DebugAddr != "" {
-		serveDebug(s.cfg.Server.DebugAddr, s.log)
+	if s.dbgLn != nil {
+		s.serveDebug()
+		defer s.dbg.Close()
 	}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()

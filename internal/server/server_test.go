@@ -2,7 +2,11 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +14,7 @@ import (
 
 	"github.com/herald-ws/herald/internal/config"
 	"github.com/herald-ws/herald/internal/pusher"
+	"github.com/herald-ws/herald/internal/server"
 	"github.com/herald-ws/herald/internal/server/servertest"
 )
 
@@ -82,6 +87,80 @@ func TestSlowClientIsCutOff(t *testing.T) {
 	}
 	if code := slow.ExpectClose(); code != pusher.CodeOverCapacity {
 		t.Fatalf("slow client closed with %d, want 4100", code)
+	}
+	if st := s.Stats(); st.SlowClosed != 1 || st.Stalled != 0 {
+		t.Fatalf("stats %+v, want one slow client closed", st)
+	}
+}
+
+// A client that takes none of our data for the write timeout (below its
+// queue bound) is dropped and counted, and /debug/stats reports it.
+func TestStalledClientIsDroppedAndCounted(t *testing.T) {
+	for _, transport := range []string{"epoll", "goroutine"} {
+		t.Run(transport, func(t *testing.T) {
+			s := start(t, func(c *config.Config) {
+				c.Server.Transport = transport
+				c.Server.WriteTimeout = 300 * time.Millisecond
+				c.Server.DebugAddr = "127.0.0.1:0"
+			})
+			stalled, fast := subscribed(t, s, "firehose"), subscribed(t, s, "firehose")
+			app := s.Node().AppByKey(config.DefaultAppKey)
+			payload := strings.Repeat("x", 8000)
+			for range 750 { // 6 MB: more than the kernel buffers (~4 MB here), below the 8 MiB bound
+				if err := s.Node().Publish(context.Background(), app, []string{"firehose"}, "e", payload, ""); err != nil {
+					t.Fatal(err)
+				}
+				fast.Expect("e")
+			}
+			// The stalled client must not read before the drop (reading
+			// would unstall it), so watch the counter the operator sees.
+			var st server.Stats
+			for deadline := time.Now().Add(5 * time.Second); st.Stalled == 0; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("/debug/stats %+v after 5 s: the stalled client was not dropped", st)
+				}
+				st = debugStats(t, s)
+			}
+			if st.Stalled != 1 || st.SlowClosed != 0 {
+				t.Fatalf("/debug/stats %+v, want one stalled client dropped and none cut off", st)
+			}
+			stalled.ExpectClosed()
+			fast.Send(`{"event":"pusher:ping","data":{}}`)
+			fast.Expect("pusher:pong")
+		})
+	}
+}
+
+func debugStats(t *testing.T, s *servertest.Server) server.Stats {
+	t.Helper()
+	resp, err := http.Get("http://" + s.DebugAddr().String() + "/debug/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st server.Stats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// A debug address that cannot be bound stops the start with an error
+// naming it, instead of a server silently without its profiler.
+func TestDebugAddrInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := config.Default()
+	cfg.Server.Host, cfg.Server.Port, cfg.Server.DebugAddr = "127.0.0.1", 0, ln.Addr().String()
+	s, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err == nil || !strings.Contains(err.Error(), "debug listener on "+ln.Addr().String()) {
+		t.Fatalf("Listen: %v", err)
 	}
 }
 

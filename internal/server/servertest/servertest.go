@@ -6,10 +6,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -177,6 +179,21 @@ func (c *Client) ExpectClose() int {
 				c.t.Fatalf("connection ended without a close frame: %v", err)
 			}
 			return c.CloseCode
+		}
+	}
+}
+
+// ExpectClosed reads until the connection ends, with or without a close
+// frame (a server that drops a client sends none), failing after 5 s.
+func (c *Client) ExpectClosed() {
+	c.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := c.Next(time.Until(deadline)); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.t.Fatalf("connection still open after 5 s")
+			}
+			return
 		}
 	}
 }

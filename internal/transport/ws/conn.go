@@ -3,8 +3,10 @@ package ws
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -204,7 +206,13 @@ func (c *conn) writePump() {
 	bw := bufio.NewWriterSize(c.nc, 4096)
 	var frames [][]byte
 	defer close(c.writerDone)
-	fail := func() { _ = c.nc.Close() } // unblocks readPump, which then finishes
+	fail := func(err error) { // closing unblocks readPump, which then finishes
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			c.srv.stalled.Add(1)
+		}
+		c.sess.Log().Info("write failed; dropping connection", "err", err)
+		_ = c.nc.Close()
+	}
 	for range c.wakeC {
 		c.mu.Lock()
 		ctrl, done := c.ctrl, c.done
@@ -216,18 +224,18 @@ func (c *conn) writePump() {
 		frames, closing, code, reason = c.sess.Drain(frames)
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
 		for _, f := range ctrl {
-			if ws.WriteFrame(bw, f) != nil {
-				fail()
+			if err := ws.WriteFrame(bw, f); err != nil {
+				fail(err)
 				return
 			}
 		}
 		for _, f := range frames {
-			if ws.WriteHeader(bw, ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(len(f))}) != nil {
-				fail()
+			if err := ws.WriteHeader(bw, ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(len(f))}); err != nil {
+				fail(err)
 				return
 			}
 			if _, err := bw.Write(f); err != nil {
-				fail()
+				fail(err)
 				return
 			}
 		}
@@ -235,9 +243,8 @@ func (c *conn) writePump() {
 		if closing {
 			_ = ws.WriteFrame(bw, closeFrame(code, reason))
 		}
-		if bw.Flush() != nil {
-			c.sess.Log().Info("write failed; dropping connection")
-			fail()
+		if err := bw.Flush(); err != nil {
+			fail(err)
 			return
 		}
 		if bw.Size() > 4096 {

@@ -359,6 +359,7 @@ func (c *econn) slowFlush(rest []byte, closing bool) {
 		c.srv.onSlowFlush()
 	}
 	if _, err := c.writeWithin(rest, c.srv.WriteTimeout); err != nil {
+		c.srv.stalled.Add(1)
 		c.sess.Log().Info("client stopped reading; dropping connection", "err", err)
 		c.finish()
 		return

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -34,6 +35,7 @@ type Server struct {
 
 	WriteTimeout time.Duration // per flush (default 10 s)
 	wg           sync.WaitGroup
+	stalled      atomic.Int64 // connections dropped after WriteTimeout
 
 	// Event-driven mode (epoll): idle sockets hold no goroutine or buffer.
 	poller  *poller
@@ -77,6 +79,10 @@ func New(mgr *session.Manager, prefix, kind string, coalesce time.Duration, log 
 	}
 	return s, nil
 }
+
+// Stalled is how many connections were dropped because the client took
+// none of our data for the write timeout.
+func (s *Server) Stalled() int64 { return s.stalled.Load() }
 
 // go runs f as a tracked connection goroutine.
 func (s *Server) goTracked(f func()) {
