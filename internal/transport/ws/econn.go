@@ -75,9 +75,10 @@ func newEconn(srv *Server, nc net.Conn) (*econn, bool) {
 	return c, true
 }
 
-// Wake implements session.Transport: schedule one flush. A socket whose
-// events come less than a coalescing gap apart is hot: its flush waits
-// the coalescing window so that what arrives meanwhile shares the write.
+// Wake implements session.Transport: schedule one flush. The gap since
+// the previous Wake tells the delayer whether the socket is hot (see
+// delayer: a hot socket on a busy server waits the coalescing window so
+// that what arrives meanwhile shares the write).
 func (c *econn) Wake() {
 	now := nanotime()
 	prev := c.lastWake.Swap(now)
@@ -359,7 +360,9 @@ func (c *econn) slowFlush(rest []byte, closing bool) {
 		c.srv.onSlowFlush()
 	}
 	if _, err := c.writeWithin(rest, c.srv.WriteTimeout); err != nil {
-		c.srv.stalled.Add(1)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			c.srv.stalled.Add(1)
+		}
 		c.sess.Log().Info("client stopped reading; dropping connection", "err", err)
 		c.finish()
 		return
