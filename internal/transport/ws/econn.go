@@ -441,24 +441,54 @@ func (c *econn) writeWithin(b []byte, d time.Duration) (int, error) {
 
 // writeNow writes b without waiting: it returns how much the kernel took,
 // with EAGAIN when the socket buffer is full.
-func (c *econn) writeNow(b []byte) (int, error) { return noWait(c.raw.Write, syscall.Write, b) }
+func (c *econn) writeNow(b []byte) (int, error) { return noWait(c.raw, true, b) }
 
 // readNow reads into b without waiting: EAGAIN when nothing is there,
 // n == 0 with no error at the end of the stream.
-func (c *econn) readNow(b []byte) (int, error) { return noWait(c.raw.Read, syscall.Read, b) }
+func (c *econn) readNow(b []byte) (int, error) { return noWait(c.raw, false, b) }
+
+// rawOp is one non-blocking system call run through RawConn. Its run
+// method is bound once, when the op is made, and ops are pooled: a closure
+// per call would cost three allocations per delivery, a bound op per
+// connection memory on every idle socket.
+type rawOp struct {
+	write bool
+	b     []byte
+	n     int
+	err   error
+	fn    func(fd uintptr) bool // o.run
+}
+
+var rawOps = sync.Pool{New: func() any { o := &rawOp{}; o.fn = o.run; return o }}
+
+func (o *rawOp) run(fd uintptr) bool {
+	for {
+		if o.write {
+			o.n, o.err = syscall.Write(int(fd), o.b)
+		} else {
+			o.n, o.err = syscall.Read(int(fd), o.b)
+		}
+		if o.err != syscall.EINTR {
+			return true // done, never park in the poller
+		}
+	}
+}
 
 // noWait runs one read or write system call on the socket through the
-// runtime's fd locking (rawIO is RawConn.Read or .Write), retrying only on
-// EINTR and never parking in the poller.
-func noWait(rawIO func(func(uintptr) bool) error, sys func(int, []byte) (int, error), b []byte) (n int, err error) {
-	cerr := rawIO(func(fd uintptr) bool {
-		for {
-			n, err = sys(int(fd), b)
-			if err != syscall.EINTR {
-				return true
-			}
-		}
-	})
+// runtime's fd locking (so a concurrent Close cannot hand the fd number to
+// another socket mid-call), retrying only on EINTR and never waiting.
+func noWait(rc syscall.RawConn, write bool, b []byte) (n int, err error) {
+	o := rawOps.Get().(*rawOp)
+	o.write, o.b = write, b
+	var cerr error
+	if write {
+		cerr = rc.Write(o.fn)
+	} else {
+		cerr = rc.Read(o.fn)
+	}
+	n, err = o.n, o.err
+	o.b, o.n, o.err = nil, 0, nil
+	rawOps.Put(o)
 	if n < 0 {
 		n = 0
 	}

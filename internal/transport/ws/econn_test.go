@@ -27,7 +27,7 @@ import (
 // tcpPair returns a connected loopback pair with fixed socket buffers
 // (explicit sizes turn off autotuning): a tiny send buffer on the server
 // side makes backpressure certain once ~80 KB are unread.
-func tcpPair(t *testing.T) (server, client *net.TCPConn) {
+func tcpPair(t testing.TB) (server, client *net.TCPConn) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func newTestServer(t *testing.T, writeTimeout time.Duration, onSlowFlush func())
 	return newCoalescingServer(t, writeTimeout, 0, onSlowFlush)
 }
 
-func newCoalescingServer(t *testing.T, writeTimeout, window time.Duration, onSlowFlush func()) (*Server, *node.App) {
+func newCoalescingServer(t testing.TB, writeTimeout, window time.Duration, onSlowFlush func()) (*Server, *node.App) {
 	a := &apps.App{ID: "1", Key: "k", Secret: "s", Enabled: true, ActivityTimeout: 30 * time.Second,
 		PingInterval: time.Minute, PongTimeout: time.Minute, MaxMessageBytes: 10000, Limits: apps.DefaultLimits}
 	reg, err := apps.NewRegistry([]*apps.App{a})
@@ -71,7 +71,7 @@ func newCoalescingServer(t *testing.T, writeTimeout, window time.Duration, onSlo
 }
 
 // attach serves nc on srv as an evented connection.
-func attach(t *testing.T, srv *Server, a *node.App, nc net.Conn) *session.Session {
+func attach(t testing.TB, srv *Server, a *node.App, nc net.Conn) *session.Session {
 	c, ok := newEconn(srv, nc)
 	if !ok {
 		t.Fatal("no fd")
@@ -95,7 +95,7 @@ func newEvented(t *testing.T, nc net.Conn, writeTimeout time.Duration, onSlowFlu
 	return attach(t, srv, a, nc)
 }
 
-func readEvent(t *testing.T, br *bufio.Reader, nc net.Conn) string {
+func readEvent(t testing.TB, br *bufio.Reader, nc net.Conn) string {
 	t.Helper()
 	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
