@@ -31,7 +31,7 @@ type delayer struct {
 	pool   *pool
 
 	mu    sync.Mutex
-	q     []delayed // deadlines never decrease: every entry waits d
+	q     []delayed // in arrival order; every entry waits d, so deadlines rise (up to the µs between callers' clocks, which fire's slack covers)
 	timer *time.Timer
 	armed bool
 }
