@@ -248,11 +248,13 @@ func coalescingClient(t *testing.T, window time.Duration, idle bool) (sess *sess
 }
 
 // Events that come close together on one socket leave in one write: the
-// first goes at once (the socket was idle), the burst behind it waits the
-// window and shares a write, in order.
+// first goes at once (the socket was idle); the next is held for the
+// window, and the ones that follow 10 ms later join it, in order. Without
+// the hold the second event would leave alone, before the rest exist.
 func TestHotSocketCoalesces(t *testing.T) {
-	sess, read, writes, holds := coalescingClient(t, 50*time.Millisecond, false)
-	time.Sleep(110 * time.Millisecond) // the input's spacing: connection_established is long past
+	const window = 100 * time.Millisecond
+	sess, read, writes, holds := coalescingClient(t, window, false)
+	time.Sleep(2*window + 10*time.Millisecond) // the input's spacing: connection_established is long past
 	first := pusher.Event("c", "e", "0")
 	sess.Send(first)
 	if ev := read(); ev != string(first) {
@@ -260,6 +262,9 @@ func TestHotSocketCoalesces(t *testing.T) {
 	}
 	var burst [][]byte
 	for i := range 10 {
+		if i == 1 {
+			time.Sleep(10 * time.Millisecond) // the input's spacing: the rest come well after the second
+		}
 		f := pusher.Event("c", "e", itoa(i+1))
 		burst = append(burst, f)
 		sess.Send(f)
