@@ -81,7 +81,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "", "text or json")
 	transport := fs.String("transport", "", "epoll (event-driven, default on Linux) or goroutine")
-	debugAddr := fs.String("debug-addr", "", "serve pprof on this address (e.g. 127.0.0.1:6060)")
+	debugAddr := fs.String("debug-addr", "", "serve pprof and /debug/stats on this address (e.g. 127.0.0.1:6060; keep it private)")
 	if err := fs.Parse(args); err != nil {
 		return exitForParse(err)
 	}

@@ -52,26 +52,22 @@ func (c *conn) wake() {
 	}
 }
 
-// rejectNow answers a refused connection: pusher:error then close, on the
-// handler's goroutine (no session exists).
-func (c *conn) rejectNow(pe *pusher.Error) {
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
-	bw := bufio.NewWriter(c.nc)
+// reject answers a refused connection on the handler's goroutine (no
+// session exists, in either transport): pusher:error, then a close frame;
+// it then half-closes and drains the socket briefly so the client reads
+// our close frame instead of a reset.
+func (s *Server) reject(nc net.Conn, pe *pusher.Error) {
+	_ = nc.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
+	bw := bufio.NewWriter(nc)
 	_ = ws.WriteFrame(bw, ws.NewTextFrame(pusher.ErrorFrame(pe.Code, pe.Message)))
 	_ = ws.WriteFrame(bw, closeFrame(pe.Code, pe.Message))
 	_ = bw.Flush()
-	c.lingerAndClose()
-}
-
-// lingerAndClose half-closes and drains the socket briefly so the client
-// reads our close frame instead of a reset.
-func (c *conn) lingerAndClose() {
-	if tc, ok := c.nc.(*net.TCPConn); ok {
+	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.CloseWrite()
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(closeGrace))
-	_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
-	_ = c.nc.Close()
+	_ = nc.SetReadDeadline(time.Now().Add(closeGrace))
+	_, _ = io.Copy(io.Discard, io.LimitReader(nc, 1<<20))
+	_ = nc.Close()
 }
 
 func closeFrame(code int, reason string) ws.Frame {
@@ -131,13 +127,8 @@ func (c *conn) readPump() {
 
 // control handles a control frame; false means the connection is over.
 func (c *conn) control(br *bufio.Reader, h ws.Header) bool {
-	return readControl(br, h, c.sendControl)
-}
-
-// readControl reads a control frame's payload and answers it.
-func readControl(br *bufio.Reader, h ws.Header, send func(ws.Frame)) bool {
 	if h.Length > 125 {
-		send(closeFrame(int(ws.StatusProtocolError), "control frame too long"))
+		c.protocolClose(ws.StatusProtocolError, "control frame too long")
 		return false
 	}
 	p := make([]byte, h.Length)
@@ -145,7 +136,7 @@ func readControl(br *bufio.Reader, h ws.Header, send func(ws.Frame)) bool {
 		return false
 	}
 	ws.Cipher(p, h.Mask, 0)
-	return answerControl(h.OpCode, p, send)
+	return answerControl(h.OpCode, p, c.sendControl)
 }
 
 // answerControl answers an unmasked control payload through send: a ping

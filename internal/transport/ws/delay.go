@@ -58,9 +58,10 @@ func (dl *delayer) holds(gap int64) bool {
 }
 
 // add schedules c's flush d from now.
-func (dl *delayer) add(c *econn, now int64) {
+func (dl *delayer) add(c *econn) {
+	at := nanotime() + int64(dl.d)
 	dl.mu.Lock()
-	dl.q = append(dl.q, delayed{c, now + int64(dl.d)})
+	dl.q = append(dl.q, delayed{c, at})
 	if !dl.armed {
 		dl.armed = true
 		dl.timer.Reset(dl.d)

@@ -80,21 +80,25 @@ func newEconn(srv *Server, nc net.Conn) (*econn, bool) {
 // delayer: a hot socket on a busy server waits the coalescing window so
 // that what arrives meanwhile shares the write).
 func (c *econn) Wake() {
-	now := nanotime()
-	prev := c.lastWake.Swap(now)
+	var gap int64
+	if c.srv.delayer != nil { // no clock read per event when coalescing is off
+		now := nanotime()
+		gap = now - c.lastWake.Swap(now)
+	}
 	if c.writing.CompareAndSwap(false, true) {
-		c.schedule(now, now-prev)
+		c.schedule(gap)
 	}
 }
 
 // schedule submits a flush, or hands it to the delayer when the socket is
-// hot; the caller has set the writing flag.
-func (c *econn) schedule(now, gap int64) {
+// hot (its last two events came gap apart); the caller has set the writing
+// flag.
+func (c *econn) schedule(gap int64) {
 	if dl := c.srv.delayer; dl != nil && dl.holds(gap) {
 		if c.srv.onHold != nil {
 			c.srv.onHold()
 		}
-		dl.add(c, now)
+		dl.add(c)
 		return
 	}
 	c.srv.pool.submit(task{c: c})
@@ -183,9 +187,9 @@ func (c *econn) consume(b []byte) ([]byte, bool) {
 			}
 			continue
 		}
-		if max := int64(c.sess.App().MaxMessageBytes); int64(len(c.msg))+h.Length > max {
+		if limit := int64(c.sess.App().MaxMessageBytes); int64(len(c.msg))+h.Length > limit {
 			c.msg = nil
-			c.sess.Close(pusher.CodeMessageTooBig, "message too big: the limit is "+itoa(int(max))+" bytes")
+			c.sess.Close(pusher.CodeMessageTooBig, "message too big: the limit is "+itoa(int(limit))+" bytes")
 			c.skip = h.Length // so the client's close reply can still be read
 			b = b[hl:]
 			continue
@@ -275,7 +279,7 @@ func (c *econn) flush() {
 	if res == flushDone || !c.pending() || !c.writing.CompareAndSwap(false, true) {
 		return
 	}
-	c.schedule(nanotime(), 0)
+	c.schedule(0)
 }
 
 func (c *econn) pending() bool {

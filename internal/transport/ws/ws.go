@@ -2,17 +2,20 @@
 // github.com/gobwas/ws). It is the only server code that touches the
 // WebSocket library.
 //
-// Each connection has a reader goroutine (readPump: frames in, control
-// frames answered, messages handed to the session) and a writer goroutine
-// (writePump: drains the session's queue into one buffered write and
-// flush). Both are started through the Server's tracked helper so Shutdown
-// can wait for them. The session is the only shared state, and it guards
-// itself.
+// Two transports carry a session. The epoll transport (econn, the default
+// on Linux) holds an idle socket with no goroutine and no buffer: a poller
+// reports it readable, and a fixed pool of workers reads what arrived and
+// flushes each socket's queue in one non-blocking write. The goroutine
+// transport (conn) gives each socket a reader goroutine (readPump) and a
+// writer goroutine (writePump); its goroutines are tracked so Shutdown
+// can wait for them. In both, the session is the only shared state, and
+// it guards itself.
 package ws
 
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -110,11 +113,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	c := newConn(s, conn)
 	a, perr := s.admit(r)
 	if perr != nil {
 		s.log.Info("connection refused", "remote", r.RemoteAddr, "path", r.URL.Path, "code", perr.Code, "reason", perr.Message)
-		c.rejectNow(perr)
+		s.reject(conn, perr)
 		return
 	}
 	if s.poller != nil {
@@ -123,9 +125,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	c := newConn(s, conn)
 	sess, err := s.mgr.Open(a, c)
 	if err != nil {
-		s.refuse(c, a, r, err)
+		s.refuse(conn, a, r, err)
 		return
 	}
 	c.sess = sess
@@ -169,7 +172,7 @@ func (s *Server) admit(r *http.Request) (*node.App, *pusher.Error) {
 func (s *Server) serveEvented(c *econn, a *node.App, r *http.Request) {
 	sess, err := s.mgr.Open(a, c)
 	if err != nil {
-		s.refuse(newConn(s, c.nc), a, r, err)
+		s.refuse(c.nc, a, r, err)
 		return
 	}
 	c.sess = sess
@@ -184,11 +187,11 @@ func (s *Server) serveEvented(c *econn, a *node.App, r *http.Request) {
 
 // refuse answers a connection the session manager would not open (4004
 // over quota, 4200 shutting down) and logs why.
-func (s *Server) refuse(c *conn, a *node.App, r *http.Request, err error) {
+func (s *Server) refuse(nc net.Conn, a *node.App, r *http.Request, err error) {
 	var pe *pusher.Error
 	if !errors.As(err, &pe) {
 		pe = pusher.Fatalf(pusher.CodeGeneric, "%s", err.Error())
 	}
 	s.log.Info("connection refused", "app", a.ID, "remote", r.RemoteAddr, "code", pe.Code, "reason", pe.Message)
-	c.rejectNow(pe)
+	s.reject(nc, pe)
 }
