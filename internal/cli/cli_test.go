@@ -145,12 +145,17 @@ func TestDoctorExitCodes(t *testing.T) {
 		t.Fatalf("json: exit %d %s", code, out)
 	}
 	cfg := filepath.Join(t.TempDir(), "herald.yaml")
-	_ = os.WriteFile(cfg, []byte("apps:\n  - id: \"731942\"\n    key: f3a9c1e7b5d2a8c4e6f0\n    secret: 9b7d5f3a1c8e6b4d2f0a7c5e3b1d9f8a\n"), 0o600)
+	if err := os.WriteFile(cfg, []byte("apps:\n  - id: \"731942\"\n    key: f3a9c1e7b5d2a8c4e6f0\n    secret: 9b7d5f3a1c8e6b4d2f0a7c5e3b1d9f8a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if code, out, _ := run("doctor", "--env", "../doctor/testdata/clean.env", "--config", cfg); code != 0 {
 		t.Fatalf("matching config: exit %d %s", code, out)
 	}
 	if code, _, errOut := run("doctor", "--env", "does-not-exist.env"); code != 1 || !strings.Contains(errOut, "does-not-exist.env") {
 		t.Fatalf("missing file: exit %d %q", code, errOut)
+	}
+	if code, _, errOut := run("doctor", "../doctor/testdata/clean.env"); code != 2 || !strings.Contains(errOut, "unexpected argument") {
+		t.Fatalf("file without --env: exit %d %q", code, errOut)
 	}
 }
 

@@ -12,12 +12,13 @@ import (
 	"github.com/herald-ws/herald/internal/envfile"
 )
 
-const doctorUsage = `Usage: herald doctor [--env path/to/.env] [--config herald.yaml] [--url https://app.example.com]
+const doctorUsage = `Usage: herald doctor [--env path/to/.env] [--config herald.yaml] [--url https://app.example.com] [--json]
 
 Reads a Laravel .env (and Herald's config) and reports the mistakes that
 silently break broadcasting, each with its severity, file and line, why it
 matters and the fix. Exit code 0 when there are no errors or warnings,
-1 otherwise.
+1 otherwise (also when the .env or the config cannot be read), 2 on a
+usage error.
 
 Flags:
 `
@@ -33,6 +34,10 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitForParse(err)
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "herald doctor: unexpected argument %q (the file goes after --env)\n", fs.Arg(0))
+		return 2
+	}
 	var o doctor.Options
 	o.AppURL = *appURL
 	o.Environ = os.LookupEnv
@@ -43,7 +48,9 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 	}
 	o.Env = f
 	if *cfgPath != "" {
-		cfg, err := config.Load(config.Options{File: *cfgPath})
+		// As herald serve --config would see it: the file, then the
+		// environment.
+		cfg, err := config.Load(config.Options{File: *cfgPath, Environ: os.Environ()})
 		if err != nil {
 			fmt.Fprintf(stderr, "herald doctor: Herald config:\n%s\n", indent(err.Error()))
 			return 1

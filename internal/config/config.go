@@ -114,7 +114,7 @@ func NewApp() *apps.App {
 		PingInterval:       defaultPingInterval,
 		PongTimeout:        defaultPongTimeout,
 		MaxMessageBytes:    defaultMaxMessageBytes,
-		Limits:             apps.Limits{}.WithDefaults(),
+		Limits:             apps.DefaultLimits,
 	}
 }
 

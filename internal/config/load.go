@@ -243,13 +243,20 @@ func setConnections(dst *int, v string) error {
 
 // setOrigins reads a comma-separated list, as Reverb's
 // REVERB_ALLOWED_ORIGINS.
-func setOrigins(dst *[]string, v string) error {
+// ParseOrigins splits a comma-separated REVERB_ALLOWED_ORIGINS value, as
+// Herald reads it; "*" in the list allows any origin.
+func ParseOrigins(v string) []string {
 	var list []string
 	for _, o := range strings.Split(v, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			list = append(list, o)
 		}
 	}
+	return list
+}
+
+func setOrigins(dst *[]string, v string) error {
+	list := ParseOrigins(v)
 	if len(list) == 0 {
 		return fmt.Errorf("must list at least one origin, comma-separated (\"*\" for any) (got %q)", v)
 	}

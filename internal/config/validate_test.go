@@ -30,7 +30,7 @@ func TestValidate(t *testing.T) {
 		{"path with trailing slash", func(c *Config) { c.Server.Path = "/ws/" }, []string{`server.path: must start with / and not end with / (got "/ws/")`}},
 		{"path with //", func(c *Config) { c.Server.Path = "/a//b" }, []string{`server.path: must be a URL path like /ws, without '//', '?', '#' or spaces (got "/a//b")`}},
 		{"shutdown", func(c *Config) { c.Server.ShutdownTimeout = -time.Second }, []string{"server.shutdown_timeout: must be positive (got -1s)"}},
-		{"transport", func(c *Config) { c.Server.Transport = "iouring" }, []string{`server.transport: must be one of epoll, goroutine (got "iouring")`}},
+		{"unknown transport", func(c *Config) { c.Server.Transport = "iouring" }, []string{`server.transport: must be one of epoll, goroutine (got "iouring")`}},
 		{"level", func(c *Config) { c.Log.Level = "" }, []string{`log.level: must be one of debug, info, warn, error (got "")`}},
 		{"format", func(c *Config) { c.Log.Format = "xml" }, []string{`log.format: must be one of text, json (got "xml")`}},
 		{"no apps", func(c *Config) { c.Apps = nil }, []string{"apps: at least one app is required"}},

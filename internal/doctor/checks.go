@@ -3,8 +3,11 @@ package doctor
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/herald-ws/herald/internal/config"
 )
 
 func (c *checker) duplicates() {
@@ -85,7 +88,7 @@ func (c *checker) broadcastConnection() {
 
 // exampleValues are credentials copied from docs and samples.
 var exampleValues = map[string]bool{
-	"herald-app": true, "herald-key": true, "herald-secret": true, "app-id": true, "app-key": true, "app-secret": true,
+	config.DefaultAppID: true, config.DefaultAppKey: true, config.DefaultAppSecret: true, "app-id": true, "app-key": true, "app-secret": true,
 	"key": true, "secret": true, "your-app-key": true, "your-app-secret": true, "my-app-key": true, "my-app-secret": true,
 	"reverb-key": true, "reverb-secret": true, "changeme": true, "secret123": true, "12345": true, "123456": true,
 }
@@ -240,7 +243,7 @@ func (c *checker) origins() {
 		return
 	}
 	v, e, ok := c.get("REVERB_ALLOWED_ORIGINS")
-	if ok && v != "" && v != "*" {
+	if list := config.ParseOrigins(v); ok && len(list) > 0 && !slices.Contains(list, "*") {
 		return
 	}
 	f := Finding{Severity: Warning, Check: "origins", Title: "allowed origins are open in production",

@@ -12,7 +12,11 @@ import (
 // configChecks compares the .env with Herald's own configuration.
 func (c *checker) configChecks() {
 	cfg := c.o.Config
-	if id, idEntry, hasID := c.get("REVERB_APP_ID"); hasID {
+	if id, idEntry, hasID := c.get("REVERB_APP_ID"); hasID && cfg.DefaultApp {
+		c.add(Finding{Severity: Info, Check: "config-mismatch", File: "herald config", Title: "Herald's config defines no apps",
+			Why: "herald serve then takes the app from REVERB_APP_* in its environment or its --env file, and without either serves only the built-in development app.",
+			Fix: "Run `herald serve --env` with this .env, or list app " + id + " in Herald's config."})
+	} else if hasID {
 		c.appMatches(id, idEntry)
 	}
 	if sp, e, ok := c.get("REVERB_SERVER_PORT"); ok && sp != strconv.Itoa(cfg.Server.Port) {

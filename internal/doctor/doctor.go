@@ -54,7 +54,7 @@ type Report struct {
 func Check(o Options) *Report {
 	c := &checker{o: o}
 	if o.Env != nil {
-		c.vals = o.Env.Resolve(o.Environ)
+		c.vals = o.Env.Effective(o.Environ)
 		c.duplicates()
 		c.broadcastConnection()
 		c.credentials()
@@ -70,7 +70,15 @@ func Check(o Options) *Report {
 	return &Report{Findings: c.findings, Verdict: verdict(c.findings), OK: countOf(c.findings, Error)+countOf(c.findings, Warning) == 0}
 }
 
-func rank(s string) int { return map[string]int{Error: 0, Warning: 1, Info: 2}[s] }
+func rank(s string) int {
+	switch s {
+	case Error:
+		return 0
+	case Warning:
+		return 1
+	}
+	return 2
+}
 
 func countOf(fs []Finding, sev string) int {
 	n := 0

@@ -81,6 +81,21 @@ func TestCleanHasNoFindings(t *testing.T) {
 	}
 }
 
+// A variable set in the environment wins for the key and for the values
+// that interpolate it alike, as in Laravel: no false mismatch between
+// REVERB_PORT and VITE_REVERB_PORT="${REVERB_PORT}".
+func TestEnvironmentOverridesConsistently(t *testing.T) {
+	f, err := envfile.Parse(".env", strings.NewReader(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"REVERB_PORT": "9999", "REVERB_SERVER_PORT": "9999"}
+	r := Check(Options{Env: f, Environ: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	if len(r.Findings) != 0 {
+		t.Fatalf("findings %v", summary(r))
+	}
+}
+
 func TestSeedCase(t *testing.T) {
 	f, err := envfile.ParseFile("testdata/seed.env")
 	if err != nil {
@@ -105,6 +120,7 @@ func TestSeedCase(t *testing.T) {
 func TestEachFinding(t *testing.T) {
 	cfg := config.Default()
 	cfg.Apps[0].ID, cfg.Apps[0].Key, cfg.Apps[0].Secret = "731942", "f3a9c1e7b5d2a8c4e6f0", "other-secret-value-123456"
+	cfg.DefaultApp = false // as loaded from a config file that lists the app
 	cases := []struct {
 		name string
 		env  string
@@ -135,6 +151,9 @@ func TestEachFinding(t *testing.T) {
 			[]string{"warning queue 3"}},
 		{"open origins in production", edit(base, "APP_ENV=production", "QUEUE_CONNECTION=redis", "REVERB_HOST=ws.example.com", "APP_URL=http://localhost"), nil, "",
 			[]string{"info queue 3", "warning origins 0"}},
+		{"any origin in a list in production", edit(base, "APP_ENV=production", "QUEUE_CONNECTION=redis", "REVERB_HOST=ws.example.com", "APP_URL=http://localhost", "REVERB_ALLOWED_ORIGINS=app.example.com,*"), nil, "",
+			[]string{"info queue 3", "warning origins 16"}},
+		{"herald config without apps", base, config.Default(), "", []string{"info config-mismatch 0"}},
 		{"secret differs from herald config", base, cfg, "", []string{"error config-mismatch 7"}},
 		{"app id unknown to herald", edit(base, "REVERB_APP_ID=999"), cfg, "", []string{"error config-mismatch 5"}},
 	}

@@ -98,8 +98,6 @@ func normalize(s string) string {
 	return strings.ReplaceAll(s, "\r", "\n")
 }
 
-func splitLines(s string) []string { return strings.Split(normalize(s), "\n") }
-
 // phpTrim is what PHP's trim() removes; phpdotenv trims names and values
 // with it.
 const phpTrim = " \t\n\r\x00\x0b"

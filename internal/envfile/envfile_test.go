@@ -3,6 +3,7 @@ package envfile
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -165,6 +166,7 @@ func TestResolve(t *testing.T) {
 		{"bare value", "A=x\nB=${A}/y", "B", "x/y"},
 		{"environment", "B=\"${HOME_DIR}/x\"", "B", "/home/app/x"},
 		{"environment wins over the file", "REVERB_PORT=443\nB=${REVERB_PORT}", "B", "8443"},
+		{"the key itself keeps its file value", "REVERB_PORT=443", "REVERB_PORT", "443"},
 		{"empty environment value is defined", "EMPTY_ENV=file\nB=[${EMPTY_ENV}]", "B", "[]"},
 		{"unknown stays as written", "B=\"${NOPE}-x\"", "B", "${NOPE}-x"},
 		{"later key is not yet known", "B=${A}\nA=x", "B", "${A}"},
@@ -189,6 +191,21 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+// Effective is Laravel's view: the environment wins for the key itself,
+// even when it is empty.
+func TestEffective(t *testing.T) {
+	env := map[string]string{"REVERB_PORT": "8443", "EMPTY_ENV": ""}
+	environ := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	got := parse(t, "REVERB_PORT=443\nEMPTY_ENV=file\nB=${REVERB_PORT}\nC=c").Effective(environ)
+	want := map[string]string{"REVERB_PORT": "8443", "EMPTY_ENV": "", "B": "8443", "C": "c"}
+	if !maps.Equal(got, want) {
+		t.Fatalf("Effective = %q, want %q", got, want)
+	}
+	if got := parse(t, "A=1").Effective(nil)["A"]; got != "1" {
+		t.Fatalf("nil environ: %q", got)
+	}
+}
+
 func TestReferences(t *testing.T) {
 	f := parse(t, "A=\"${X}-${Y.Z} \\${NOT}\"\nB='${LIT}'\nC=$NONE")
 	cases := []struct {
@@ -201,8 +218,8 @@ func TestReferences(t *testing.T) {
 			t.Errorf("%s.References() = %q, want %q", c.key, got, c.want)
 		}
 	}
-	if got := References("${A}-${B:-x}${C}${"); !slices.Equal(got, []string{"A", "C"}) {
-		t.Errorf("References = %q", got)
+	if e, _ := parse(t, `D="${A}-${B:-x}${C}${"`).Lookup("D"); !slices.Equal(e.References(), []string{"A", "C"}) {
+		t.Errorf("References = %q", e.References())
 	}
 }
 
@@ -215,7 +232,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		file, err := Parse(".env", strings.NewReader(s))
-		lines := len(splitLines(s))
+		lines := len(strings.Split(normalize(s), "\n"))
 		if err != nil {
 			var se *SyntaxError
 			if !errors.As(err, &se) || se.Line < 1 || se.Line > lines || !strings.HasPrefix(err.Error(), fmt.Sprintf(".env:%d: ", se.Line)) {

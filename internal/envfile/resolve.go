@@ -27,13 +27,16 @@ func (f *File) Duplicates() map[string][]Entry {
 	return out
 }
 
-// Resolve returns every key's effective value with ${NAME} references
+// Resolve returns the file's value of every key with ${NAME} references
 // replaced, as Laravel loads the file: entries are resolved in file order,
 // and a name is looked up first in environ (the process environment, which
 // Laravel's immutable repository never lets the file override), then among
 // the earlier keys of the file. A reference to an unknown name is left as
-// written, and a later definition of a key replaces an earlier one. A nil
-// environ means an empty environment.
+// written, and a later definition of a key replaces an earlier one. A key
+// keeps its file value even when environ sets it too: a caller that layers
+// the environment over the file (Herald's config) applies it itself; see
+// Effective for the value Laravel's env() returns. A nil environ means an
+// empty environment.
 func (f *File) Resolve(environ func(string) (string, bool)) map[string]string {
 	out := make(map[string]string, len(f.Entries))
 	lookup := func(name string) (string, bool) {
@@ -47,6 +50,21 @@ func (f *File) Resolve(environ func(string) (string, bool)) map[string]string {
 	}
 	for _, e := range f.Entries {
 		out[e.Key] = e.Interpolate(lookup)
+	}
+	return out
+}
+
+// Effective is what Laravel's env() returns for each key of the file: the
+// environment's value where environ sets the key (even to ""), Resolve's
+// otherwise.
+func (f *File) Effective(environ func(string) (string, bool)) map[string]string {
+	out := f.Resolve(environ)
+	if environ != nil {
+		for k := range out {
+			if v, ok := environ(k); ok {
+				out[k] = v
+			}
+		}
 	}
 	return out
 }
@@ -78,19 +96,6 @@ func (e Entry) References() []string {
 	for _, at := range e.refs {
 		if name, n := refAt(e.Value, at); n > 0 {
 			names = append(names, name)
-		}
-	}
-	return names
-}
-
-// References returns the names of every ${NAME} in value. It cannot know
-// whether a '$' was escaped or single-quoted; prefer Entry.References.
-func References(value string) []string {
-	var names []string
-	for i := 0; i < len(value); i++ {
-		if name, n := refAt(value, i); n > 0 {
-			names = append(names, name)
-			i += n - 1
 		}
 	}
 	return names
