@@ -28,7 +28,7 @@ var layers = map[string]int{
 	"internal/probe":             4,
 	"internal/doctor":            4,
 	"internal/loadgen":           5,
-	"internal/loadgen/floor":     6, // a reference program for scripts/bench; imports nothing internal
+	"internal/loadgen/floor":     6, // a reference program for scripts/bench; imports only pusher
 	"internal/server":            5,
 	"internal/server/servertest": 6,
 	"internal/cli":               6,

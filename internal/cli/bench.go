@@ -21,7 +21,8 @@ connections over --channels channels, publishes --rate events per second
 for --duration through the HTTP API, and reports connect rate, delivery
 throughput, latency percentiles, lost messages and, for a server on this
 machine, its memory per connection and CPU per million deliveries.
-Exit code 1 when messages were lost or connections failed.
+Exit code 1 when messages were lost, connections failed or publishes
+failed. With --rounds N and --json the output is an array of N reports.
 
 Flags:
 `
@@ -44,7 +45,7 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Dialers, "dialers", 64, "concurrent connection attempts")
 	fs.DurationVar(&o.Drain, "drain", 3*time.Second, "how long to wait for late deliveries")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "pid of a local server (found from the port when omitted)")
-	fs.IntVar(&o.Slow, "slow", 0, "extra subscribers that never read (the server should cut them off with 4100)")
+	fs.IntVar(&o.Slow, "slow", 0, "extra subscribers that never read (the server should cut them off: 4100 at its queue bound, or dropped after its write timeout)")
 	fs.BoolVar(&o.Presence, "presence", false, "join one presence channel as --conns users (needs max_presence_members ≥ --conns) instead of publishing")
 	rounds := fs.Int("rounds", 1, "repeat the run and report median [min–max] of each figure")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -55,6 +56,10 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	if url == "" || o.AppID == "" || o.Key == "" || o.Secret == "" {
 		fmt.Fprintln(stderr, "herald bench: a URL, --app-id, --key and --secret are required")
 		fs.Usage()
+		return 2
+	}
+	if o.Presence && o.Slow > 0 {
+		fmt.Fprintln(stderr, "herald bench: --slow measures a publishing run; it cannot be combined with --presence")
 		return 2
 	}
 	o.URL = url
@@ -94,7 +99,8 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// printRounds prints median [min–max] of each figure over the rounds.
+// printRounds prints median [min–max] of each figure over the rounds, and
+// what went wrong in any of them.
 func printRounds(o *out, reps []*loadgen.Report) {
 	stat := func(f func(*loadgen.Report) float64, unit string, scale float64) string {
 		v := make([]float64, len(reps))
@@ -102,26 +108,64 @@ func printRounds(o *out, reps []*loadgen.Report) {
 			v[i] = f(r) / scale
 		}
 		sort.Float64s(v)
-		return fmt.Sprintf("%.1f%s [%.1f–%.1f]", v[len(v)/2], unit, v[0], v[len(v)-1])
+		n := len(v)
+		median := (v[(n-1)/2] + v[n/2]) / 2
+		return fmt.Sprintf("%.1f%s [%.1f–%.1f]", median, unit, v[0], v[n-1])
 	}
-	ms := float64(time.Millisecond)
+	perMs := float64(time.Millisecond)
+	presence := reps[0].MemberAddedWant > 0
 	o.printf("rounds             %d (median [min–max])\n", len(reps))
 	o.printf("connect+subscribe  %s/s\n", stat(func(r *loadgen.Report) float64 { return r.ConnectRate }, "", 1))
-	o.printf("deliveries         %s/s\n", stat(func(r *loadgen.Report) float64 { return r.DeliveryRate }, "", 1))
-	o.printf("latency p50        %s\n", stat(func(r *loadgen.Report) float64 { return float64(r.P50) }, " ms", ms))
-	o.printf("latency p99        %s\n", stat(func(r *loadgen.Report) float64 { return float64(r.P99) }, " ms", ms))
+	if presence {
+		o.printf("member_added       %s delivered of %d\n", stat(func(r *loadgen.Report) float64 { return float64(r.MemberAddedGot) }, "", 1), reps[0].MemberAddedWant)
+	} else {
+		o.printf("deliveries         %s/s\n", stat(func(r *loadgen.Report) float64 { return r.DeliveryRate }, "", 1))
+		o.printf("latency p50        %s\n", stat(func(r *loadgen.Report) float64 { return float64(r.P50) }, " ms", perMs))
+		o.printf("latency p99        %s\n", stat(func(r *loadgen.Report) float64 { return float64(r.P99) }, " ms", perMs))
+	}
 	if reps[0].ServerPID > 0 {
 		o.printf("RSS per conn       %s\n", stat(func(r *loadgen.Report) float64 { return r.RSSPerConnKiB }, " KiB", 1))
-		o.printf("CPU per million    %s\n", stat(func(r *loadgen.Report) float64 { return r.CPUPerMillion }, " s", 1))
+		if !presence {
+			o.printf("CPU per million    %s\n", stat(func(r *loadgen.Report) float64 { return r.CPUPerMillion }, " s", 1))
+		}
 	}
-	var lost int64
+	var sum loadgen.Report
+	sum.Closed = map[int]int{}
 	for _, r := range reps {
-		lost += r.Lost
+		sum.ConnectFailures += r.ConnectFailures
+		sum.PublishErrors += r.PublishErrors
+		sum.Lost += r.Lost
+		sum.Slow += r.Slow
+		sum.SlowDropped += r.SlowDropped
+		for code, n := range r.Closed {
+			sum.Closed[code] += n
+		}
+		if sum.FirstError == "" {
+			sum.FirstError = r.FirstError
+		}
 	}
-	if lost > 0 {
-		o.printf("%s\n", o.paint(red, fmt.Sprintf("LOST %d messages over all rounds", lost)))
+	if sum.ConnectFailures+int(sum.PublishErrors) > 0 {
+		o.printf("failures           %d connections, %d publishes over all rounds\n", sum.ConnectFailures, sum.PublishErrors)
+	}
+	printOutcome(o, &sum, " over all rounds", "nothing lost in any round")
+}
+
+// printOutcome ends a report: slow subscribers, close codes, the first
+// error, and whether anything was lost.
+func printOutcome(o *out, r *loadgen.Report, scope, clean string) {
+	if r.Slow > 0 {
+		o.printf("slow subscribers   %d never read; %d cut off with 4100, %d dropped without a close frame (write timeout)\n", r.Slow, r.Closed[4100], r.SlowDropped)
+	}
+	for code, n := range r.Closed {
+		o.printf("closed by server   %d connections with code %d\n", n, code)
+	}
+	if r.FirstError != "" {
+		o.printf("first error        %s\n", r.FirstError)
+	}
+	if r.Lost > 0 {
+		o.printf("%s\n", o.paint(red, fmt.Sprintf("LOST %d messages%s", r.Lost, scope)))
 	} else {
-		o.printf("%s\n", o.paint(green, "nothing lost in any round"))
+		o.printf("%s\n", o.paint(green, clean))
 	}
 }
 
@@ -144,26 +188,13 @@ func printBench(o *out, r *loadgen.Report) {
 		if r.ServerPID > 0 {
 			o.printf("server (pid %d)   %.1f KiB RSS per member (connection included)\n", r.ServerPID, r.RSSPerConnKiB)
 		}
-		return
-	}
-	o.printf("published          %d events (%d errors) in %.2f s\n", r.Published, r.PublishErrors, r.PublishSeconds)
-	o.printf("delivered          %d of %d: %.0f deliveries/s\n", r.Delivered, r.Expected, r.DeliveryRate)
-	o.printf("latency            p50 %s  p90 %s  p99 %s  max %s\n", ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max))
-	if r.ServerPID > 0 {
-		o.printf("server (pid %d)   %.1f KiB RSS per connection, %.2f CPU s per million deliveries\n", r.ServerPID, r.RSSPerConnKiB, r.CPUPerMillion)
-	}
-	if r.Slow > 0 {
-		o.printf("slow subscribers   %d never read; %d cut off with 4100, %d dropped without a close frame (write timeout)\n", r.Slow, r.Closed[4100], r.SlowDropped)
-	}
-	for code, n := range r.Closed {
-		o.printf("closed by server   %d connections with code %d\n", n, code)
-	}
-	if r.FirstError != "" {
-		o.printf("first error        %s\n", r.FirstError)
-	}
-	if r.Lost > 0 {
-		o.printf("%s\n", o.paint(red, fmt.Sprintf("LOST %d messages", r.Lost)))
 	} else {
-		o.printf("%s\n", o.paint(green, "nothing lost"))
+		o.printf("published          %d events (%d errors) in %.2f s\n", r.Published, r.PublishErrors, r.PublishSeconds)
+		o.printf("delivered          %d of %d: %.0f deliveries/s\n", r.Delivered, r.Expected, r.DeliveryRate)
+		o.printf("latency            p50 %s  p90 %s  p99 %s  max %s\n", ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max))
+		if r.ServerPID > 0 {
+			o.printf("server (pid %d)   %.1f KiB RSS per connection, %.2f CPU s per million deliveries\n", r.ServerPID, r.RSSPerConnKiB, r.CPUPerMillion)
+		}
 	}
+	printOutcome(o, r, "", "nothing lost")
 }

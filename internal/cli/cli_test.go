@@ -195,3 +195,18 @@ func TestBenchSlowSubscribers(t *testing.T) {
 		t.Fatalf("report %+v", r)
 	}
 }
+
+// --rounds reports presence runs as presence figures (not empty delivery
+// figures), and --presence refuses --slow.
+func TestBenchRoundsText(t *testing.T) {
+	s := servertest.Start(t, config.Default())
+	args := []string{"bench", "ws://" + s.Addr, "--app-id", config.DefaultAppID, "--key", config.DefaultAppKey, "--secret", config.DefaultAppSecret}
+	code, out, errOut := run(append(args, "--conns", "20", "--presence", "--rounds", "2")...)
+	if code != 0 || !strings.Contains(out, "member_added       190.0 [190.0–190.0] delivered of 190") ||
+		strings.Contains(out, "deliveries") || !strings.Contains(out, "nothing lost in any round") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := run(append(args, "--presence", "--slow", "2")...); code != 2 || !strings.Contains(errOut, "cannot be combined") {
+		t.Fatalf("--presence --slow: exit %d %q", code, errOut)
+	}
+}

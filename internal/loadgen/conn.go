@@ -12,12 +12,10 @@ import (
 	"net/http"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
-	"golang.org/x/sys/unix"
 
 	"github.com/herald-ws/herald/internal/signature"
 )
@@ -136,13 +134,17 @@ func socketIDOf(frame []byte) (string, error) {
 	return d.SocketID, nil
 }
 
-var memberAddedPrefix = []byte(`{"event":"pusher_internal:member_added"`)
+var (
+	benchPrefix       = []byte(`{"event":"bench"`)
+	memberAddedPrefix = []byte(`{"event":"pusher_internal:member_added"`)
+	pingPrefix        = []byte(`{"event":"pusher:ping"`)
+)
 
 func closeText(p []byte) string {
 	if len(p) < 2 {
 		return "no code"
 	}
-	return fmt.Sprintf("%d %s", int(p[0])<<8|int(p[1]), p[2:])
+	return fmt.Sprintf("%d %s", statusOf(p), p[2:])
 }
 
 func readFrame(br *bufio.Reader) ([]byte, ws.OpCode, error) {
@@ -179,24 +181,22 @@ func (c *conn) readLoop(br *bufio.Reader, b *bench) {
 		switch op {
 		case ws.OpClose:
 			c.mu.Lock()
-			if len(p) >= 2 {
-				c.closeCode = int(p[0])<<8 | int(p[1])
-			}
+			c.closeCode = statusOf(p)
 			c.mu.Unlock()
 			return
 		case ws.OpPing:
 			_ = wsutil.WriteClientMessage(c.nc, ws.OpPong, p)
 			continue
 		}
-		if bytes.Contains(p, []byte(`"event":"pusher:ping"`)) {
-			_ = wsutil.WriteClientText(c.nc, []byte(`{"event":"pusher:pong","data":{}}`))
-			continue
-		}
-		if bytes.HasPrefix(p, memberAddedPrefix) {
-			b.memberAdded.Add(1)
-			continue
-		}
-		if !bytes.HasPrefix(p, []byte(`{"event":"bench"`)) {
+		// Cheapest test first: nearly every frame is a bench event, and
+		// only the frame's start says which event it is.
+		if !bytes.HasPrefix(p, benchPrefix) {
+			switch {
+			case bytes.HasPrefix(p, memberAddedPrefix):
+				b.memberAdded.Add(1)
+			case bytes.HasPrefix(p, pingPrefix):
+				_ = wsutil.WriteClientText(c.nc, []byte(`{"event":"pusher:pong","data":{}}`))
+			}
 			continue
 		}
 		now := time.Now().UnixNano()
@@ -204,11 +204,7 @@ func (c *conn) readLoop(br *bufio.Reader, b *bench) {
 		if i < 0 {
 			continue
 		}
-		fields := splitSpaces(p[i+len(dataMarker):])
-		if fields[1] == nil {
-			continue
-		}
-		sent, ok := parseInt(fields[1])
+		sent, ok := parseInt(secondField(p[i+len(dataMarker):]))
 		if !ok {
 			continue
 		}
@@ -235,32 +231,26 @@ func newHTTPClient(publishers int) *http.Client {
 	}
 }
 
-// bindNoPort defers the choice of the source port from bind to connect, so
-// that ports are shared across destinations instead of reserved per bind.
-func bindNoPort(_, _ string, c syscall.RawConn) error {
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-	})
-	if err != nil {
-		return err
-	}
-	return serr
-}
-
-// splitSpaces returns the first two space-separated fields of b without
-// allocating.
-func splitSpaces(b []byte) (f [2][]byte) {
+// secondField returns the second space-separated field of b (the send
+// time in "seq time pad") without allocating; nil when there is none.
+func secondField(b []byte) []byte {
 	i := bytes.IndexByte(b, ' ')
 	if i < 0 {
-		return f
+		return nil
 	}
-	f[0], b = b[:i], b[i+1:]
+	b = b[i+1:]
 	if j := bytes.IndexByte(b, ' '); j >= 0 {
 		b = b[:j]
 	}
-	f[1] = b
-	return f
+	return b
+}
+
+// statusOf is the status code of a close frame's payload, 0 without one.
+func statusOf(p []byte) int {
+	if len(p) < 2 {
+		return 0
+	}
+	return int(p[0])<<8 | int(p[1])
 }
 
 func parseInt(b []byte) (int64, bool) {
@@ -290,9 +280,7 @@ func (c *conn) drainUntilClose() {
 		}
 		if op == ws.OpClose {
 			c.mu.Lock()
-			if len(p) >= 2 {
-				c.closeCode = int(p[0])<<8 | int(p[1])
-			}
+			c.closeCode = statusOf(p)
 			c.mu.Unlock()
 			return
 		}

@@ -43,7 +43,8 @@ type Options struct {
 	// reaches every earlier member (N·(N−1)/2 in all).
 	Presence bool
 	// Slow adds this many subscribers that never read: the server must cut
-	// them off (4100) without changing the others' latency.
+	// them off (4100 at its queue bound, or a drop after its write timeout)
+	// without changing the others' latency. Not with Presence.
 	Slow int
 	// Progress, when set, is called about twice a second.
 	Progress func(Progress)

@@ -3,7 +3,8 @@
 // handshake and subscriptions just enough for the load generator, checks
 // no signature, and for each POST /apps/{id}/events writes one
 // pre-encoded frame to every subscribed socket from a writer goroutine per
-// connection that concatenates whatever queued up meanwhile. Measuring it
+// connection that concatenates whatever queued up meanwhile. Its frames are
+// Herald's own encodings (internal/pusher), byte for byte. Measuring it
 // beside Herald on the same machine shows what the machine itself costs;
 // it is not a server and is only built by scripts/bench.
 //
@@ -18,13 +19,15 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/herald-ws/herald/internal/pusher"
 )
 
 type conn struct {
@@ -55,11 +58,19 @@ func serveWS(w http.ResponseWriter, r *http.Request) {
 	c := &conn{nc: nc, out: make(chan []byte, 4096)}
 	go c.writeLoop()
 	id := nextID.Add(1)
-	c.out <- frame(fmt.Sprintf(`{"event":"pusher:connection_established","data":"{\"socket_id\":\"%d.%d\",\"activity_timeout\":120}"}`, id, id))
+	c.out <- frame(pusher.ConnectionEstablished(fmt.Sprintf("%d.%d", id, id), 120))
+	var channels []string
+	defer func() { // a later round must not publish to this connection
+		mu.Lock()
+		for _, ch := range channels {
+			subs[ch] = slices.DeleteFunc(subs[ch], func(x *conn) bool { return x == c })
+		}
+		mu.Unlock()
+		nc.Close()
+	}()
 	for {
 		p, op, err := wsutil.ReadClientData(nc)
 		if err != nil {
-			nc.Close()
 			return
 		}
 		if op != ws.OpText || !strings.Contains(string(p), `"pusher:subscribe"`) {
@@ -74,7 +85,8 @@ func serveWS(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		subs[m.Data.Channel] = append(subs[m.Data.Channel], c)
 		mu.Unlock()
-		c.out <- frame(`{"event":"pusher_internal:subscription_succeeded","channel":` + strconv.Quote(m.Data.Channel) + `,"data":"{}"}`)
+		channels = append(channels, m.Data.Channel)
+		c.out <- frame(pusher.SubscriptionSucceeded(m.Data.Channel, nil))
 	}
 }
 
@@ -108,7 +120,7 @@ func publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, ch := range ev.Channels {
-		f := frame(`{"event":` + strconv.Quote(ev.Name) + `,"channel":` + strconv.Quote(ch) + `,"data":` + strconv.Quote(ev.Data) + `}`)
+		f := frame(pusher.Event(ch, ev.Name, ev.Data))
 		mu.RLock()
 		for _, c := range subs[ch] {
 			select {
@@ -122,7 +134,7 @@ func publish(w http.ResponseWriter, r *http.Request) {
 }
 
 // frame encodes one unmasked text frame.
-func frame(s string) []byte {
-	b, _ := ws.CompileFrame(ws.NewTextFrame([]byte(s)))
+func frame(payload []byte) []byte {
+	b, _ := ws.CompileFrame(ws.NewTextFrame(payload))
 	return b
 }
