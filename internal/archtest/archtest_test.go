@@ -18,6 +18,7 @@ var layers = map[string]int{
 	"internal/apps":              0,
 	"internal/envfile":           0,
 	"internal/broker":            0,
+	"internal/ratelog":           0,
 	"internal/config":            1,
 	"internal/hub":               1,
 	"internal/broker/memory":     1,
