@@ -18,11 +18,18 @@ type Stats struct {
 	// Stalled counts clients dropped because the socket took none of our
 	// data for server.write_timeout.
 	Stalled int64 `json:"stalled_clients_dropped"`
+	// Panics counts panics recovered on connection goroutines and pool
+	// workers; each closed only the connection it happened on. Anything
+	// but 0 is a bug worth reporting, with the stack from the error log.
+	Panics int64 `json:"connection_panics"`
+	// APIBusy counts HTTP API requests refused with 503 because the
+	// in-flight cap was reached.
+	APIBusy int64 `json:"api_requests_refused_busy"`
 }
 
 // Stats reads the counters.
 func (s *Server) Stats() Stats {
-	return Stats{Connections: s.mgr.Count(), SlowClosed: s.mgr.SlowClosed(), Stalled: s.ws.Stalled()}
+	return Stats{Connections: s.mgr.Count(), SlowClosed: s.mgr.SlowClosed(), Stalled: s.ws.Stalled(), Panics: s.ws.Panics(), APIBusy: s.APIBusy()}
 }
 
 // serveDebug serves pprof and /debug/stats on the debug listener until

@@ -2,7 +2,6 @@ package ws
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -45,6 +44,9 @@ func newConn(srv *Server, nc net.Conn) *conn {
 // Wake implements session.Transport.
 func (c *conn) Wake() { c.wake() }
 
+// RemoteAddr is the client's address, for the session's logs.
+func (c *conn) RemoteAddr() string { return c.nc.RemoteAddr().String() }
+
 func (c *conn) wake() {
 	select {
 	case c.wakeC <- struct{}{}:
@@ -53,13 +55,15 @@ func (c *conn) wake() {
 }
 
 // reject answers a refused connection on the handler's goroutine (no
-// session exists, in either transport): pusher:error, then a close frame;
-// it then half-closes and drains the socket briefly so the client reads
-// our close frame instead of a reset.
+// session exists, in either transport): pusher:error (for a Pusher code,
+// 4000 and up), then a close frame; it then half-closes and drains the
+// socket briefly so the client reads our close frame instead of a reset.
 func (s *Server) reject(nc net.Conn, pe *pusher.Error) {
 	_ = nc.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
 	bw := bufio.NewWriter(nc)
-	_ = ws.WriteFrame(bw, ws.NewTextFrame(pusher.ErrorFrame(pe.Code, pe.Message)))
+	if pe.Code >= 4000 {
+		_ = ws.WriteFrame(bw, ws.NewTextFrame(pusher.ErrorFrame(pe.Code, pe.Message)))
+	}
 	_ = ws.WriteFrame(bw, closeFrame(pe.Code, pe.Message))
 	_ = bw.Flush()
 	if tc, ok := nc.(*net.TCPConn); ok {
@@ -70,30 +74,27 @@ func (s *Server) reject(nc net.Conn, pe *pusher.Error) {
 	_ = nc.Close()
 }
 
-func closeFrame(code int, reason string) ws.Frame {
-	if len(reason) > 123 {
-		reason = reason[:123]
-	}
-	p := make([]byte, 2+len(reason))
-	binary.BigEndian.PutUint16(p, uint16(code))
-	copy(p[2:], reason)
-	return ws.NewCloseFrame(p)
-}
-
 // readPump reads frames until the socket ends, hands complete text or
-// binary messages to the session, and answers pings and closes.
+// binary messages to the session, and answers pings and closes. A frame
+// that breaks RFC 6455 fails the connection (see frame.go).
 func (c *conn) readPump() {
 	defer c.finish()
 	br := bufio.NewReaderSize(c.nc, 2048)
+	defer c.recoverRead(br) // before finish: the session's close goes out first
 	max := int64(c.sess.App().MaxMessageBytes)
 	var msg []byte
+	var op ws.OpCode // the opcode of the message being assembled, 0 between messages
 	for {
 		h, err := ws.ReadHeader(br)
+		if errors.Is(err, ws.ErrHeaderLengthMSB) {
+			c.fail(br, ws.StatusProtocolError, "frame length out of range")
+			return
+		}
 		if err != nil {
 			return
 		}
-		if !h.Masked {
-			c.protocolClose(ws.StatusProtocolError, "client frames must be masked")
+		if code, reason := validateHeader(h, op != 0); code != 0 {
+			c.fail(br, code, reason)
 			return
 		}
 		if h.OpCode.IsControl() {
@@ -108,6 +109,9 @@ func (c *conn) readPump() {
 			c.waitClose(br)
 			return
 		}
+		if op == 0 {
+			op = h.OpCode
+		}
 		start := len(msg)
 		msg = append(msg, make([]byte, h.Length)...)
 		if _, err := io.ReadFull(br, msg[start:]); err != nil {
@@ -117,20 +121,21 @@ func (c *conn) readPump() {
 		if !h.Fin {
 			continue
 		}
-		c.sess.Handle(msg)
-		msg = msg[:0]
+		if !validText(op, msg) {
+			c.fail(br, ws.StatusInvalidFramePayloadData, invalidUTF8)
+			return
+		}
+		c.srv.handle(c.sess, msg)
+		msg, op = msg[:0], 0
 		if cap(msg) > 4096 {
 			msg = nil
 		}
 	}
 }
 
-// control handles a control frame; false means the connection is over.
+// control handles a control frame (validated: final, at most 125 bytes);
+// false means the connection is over.
 func (c *conn) control(br *bufio.Reader, h ws.Header) bool {
-	if h.Length > 125 {
-		c.protocolClose(ws.StatusProtocolError, "control frame too long")
-		return false
-	}
 	p := make([]byte, h.Length)
 	if _, err := io.ReadFull(br, p); err != nil {
 		return false
@@ -139,22 +144,19 @@ func (c *conn) control(br *bufio.Reader, h ws.Header) bool {
 	return answerControl(h.OpCode, p, c.sendControl)
 }
 
-// answerControl answers an unmasked control payload through send: a ping
-// gets a pong, a close is echoed and ends the connection (false). Shared
-// by both transports.
-func answerControl(op ws.OpCode, p []byte, send func(ws.Frame)) bool {
-	switch op {
-	case ws.OpPing:
-		send(ws.NewPongFrame(p))
-	case ws.OpClose:
-		send(ws.NewCloseFrame(p))
-		return false
-	}
-	return true // pong: nothing to do
+// fail fails the connection: the writer sends our close frame and
+// half-closes, and we discard what the client still sends until it closes
+// too (or the grace ends), so that closing a socket with unread data does
+// not reset the connection before the client has read our close.
+func (c *conn) fail(br *bufio.Reader, code ws.StatusCode, reason string) {
+	c.sess.Log().Debug("failing the websocket connection", "code", int(code), "reason", reason)
+	c.sendControl(closeFrame(int(code), reason))
+	c.discard(br)
 }
 
-func (c *conn) protocolClose(code ws.StatusCode, reason string) {
-	c.sendControl(closeFrame(int(code), reason))
+func (c *conn) discard(br *bufio.Reader) {
+	_ = c.nc.SetReadDeadline(time.Now().Add(closeGrace))
+	_, _ = io.Copy(io.Discard, io.LimitReader(br, 1<<20))
 }
 
 func (c *conn) sendControl(f ws.Frame) {
@@ -178,6 +180,20 @@ func (c *conn) waitClose(br *bufio.Reader) {
 	}
 }
 
+// recoverRead turns a panic on the read path (the session's handling of a
+// message, most likely) into a logged, counted close of this connection
+// alone: the session queues pusher:error 4200 and its close, the writer
+// sends them and half-closes, and we wait for the client to close.
+func (c *conn) recoverRead(br *bufio.Reader) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	c.srv.panicked(c.sess.Log(), "read", r)
+	c.sess.Close(pusher.CodeGeneric, "internal server error")
+	c.discard(br)
+}
+
 // finish runs when readPump ends: the writer sends what it still has (a
 // close echo) and stops, bounded by its write deadline; then the socket is
 // closed and the session cleaned up. readPump owns the final Close.
@@ -192,77 +208,88 @@ func (c *conn) finish() {
 }
 
 // writePump writes queued frames, coalesced into one flush per wake-up,
-// and performs the closing handshake when the session asks for it.
+// and performs the closing handshake when the session or the reader asks
+// for it.
 func (c *conn) writePump() {
 	bw := bufio.NewWriterSize(c.nc, 4096)
 	var frames [][]byte
 	defer close(c.writerDone)
-	fail := func(err error) { // closing unblocks readPump, which then finishes
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			c.srv.stalled.Add(1)
-		}
-		c.sess.Log().Info("write failed; dropping connection", "err", err)
-		_ = c.nc.Close()
-	}
+	defer c.recoverWrite()
 	for range c.wakeC {
 		c.mu.Lock()
 		ctrl, done := c.ctrl, c.done
 		c.ctrl = nil
 		c.mu.Unlock()
-		var closing bool
-		var code int
-		var reason string
-		frames, closing, code, reason = c.sess.Drain(frames)
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
-		for _, f := range ctrl {
-			if err := ws.WriteFrame(bw, f); err != nil {
-				fail(err)
-				return
+		var closed bool
+		var err error
+		frames, closed, err = c.write(bw, ctrl, frames)
+		if err != nil { // closing unblocks readPump, which then finishes
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.srv.stalled.Add(1)
 			}
-		}
-		for _, f := range frames {
-			if err := ws.WriteHeader(bw, ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(len(f))}); err != nil {
-				fail(err)
-				return
-			}
-			if _, err := bw.Write(f); err != nil {
-				fail(err)
-				return
-			}
-		}
-		clear(frames)
-		if closing {
-			_ = ws.WriteFrame(bw, closeFrame(code, reason))
-		}
-		if err := bw.Flush(); err != nil {
-			fail(err)
+			c.sess.Log().Info("write failed; dropping connection", "err", err)
+			_ = c.nc.Close()
 			return
 		}
 		if bw.Size() > 4096 {
 			bw = bufio.NewWriterSize(c.nc, 4096)
 		}
-		if closing && !done {
+		if closed && !done {
 			// Half-close: readPump ends when the client answers our close
-			// frame or the grace expires, and closes the socket then.
+			// frame (or hangs up) or the grace expires, and closes the
+			// socket then.
 			if tc, ok := c.nc.(*net.TCPConn); ok {
 				_ = tc.CloseWrite()
 			}
 			_ = c.nc.SetReadDeadline(time.Now().Add(closeGrace))
-			return
 		}
-		if done || hasClose(ctrl) {
+		if closed || done {
 			return
 		}
 	}
 }
 
-func hasClose(fs []ws.Frame) bool {
-	for _, f := range fs {
+// write sends the control frames, then the session's frames and its close,
+// in one flush; closed reports that a close frame went out. Nothing may
+// follow a close frame, so once ctrl holds one (an echo, or a failed
+// connection) the session's frames are dropped.
+func (c *conn) write(bw *bufio.Writer, ctrl []ws.Frame, dst [][]byte) (frames [][]byte, closed bool, err error) {
+	frames, closing, code, reason := c.sess.Drain(dst)
+	defer clear(frames)
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
+	for _, f := range ctrl {
+		if err := ws.WriteFrame(bw, f); err != nil {
+			return frames, false, err
+		}
 		if f.Header.OpCode == ws.OpClose {
-			return true
+			return frames, true, bw.Flush()
 		}
 	}
-	return false
+	for _, f := range frames {
+		if err := ws.WriteHeader(bw, ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(len(f))}); err != nil {
+			return frames, false, err
+		}
+		if _, err := bw.Write(f); err != nil {
+			return frames, false, err
+		}
+	}
+	if closing {
+		_ = ws.WriteFrame(bw, closeFrame(code, reason))
+	}
+	return frames, closing, bw.Flush()
+}
+
+// recoverWrite turns a panic on the write path into a logged, counted drop
+// of this connection alone. What reached the socket may end mid-frame, so
+// no close frame can follow: closing the socket ends readPump, which
+// cleans up.
+func (c *conn) recoverWrite() {
+	r := recover()
+	if r == nil {
+		return
+	}
+	c.srv.panicked(c.sess.Log(), "write", r)
+	_ = c.nc.Close()
 }
 
 func itoa(n int) string {

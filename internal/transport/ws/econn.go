@@ -24,9 +24,16 @@ import (
 // pool worker to flush the queue in one write. Pool workers never wait on
 // a socket, in either direction.
 //
+// Closing: our close frame always reaches the socket before it is closed.
+// A close from the client is answered (see closeReply) and the socket goes
+// once the answer is written; a frame that breaks RFC 6455 fails the
+// connection: our close is written, the client's data is ignored from then
+// on, and the socket goes when the client hangs up or the grace ends.
+//
 // Concurrency: at most one reader (one-shot epoll registration) and at
 // most one flusher (the writing flag) run at a time, possibly together.
-// mu guards ctrl and closeSent; the reader owns msg.
+// mu guards ctrl, closeQueued, closeSent and readEnded; the reader owns
+// msg and the other fields under rmu.
 type econn struct {
 	srv  *Server
 	nc   net.Conn
@@ -40,17 +47,22 @@ type econn struct {
 	finished atomic.Bool
 	once     sync.Once
 
-	mu        sync.Mutex
-	ctrl      [][]byte // encoded control frames to send first
-	closeSent bool
+	mu          sync.Mutex
+	ctrl        [][]byte // encoded control frames to send first
+	closeQueued bool     // ctrl holds a close frame (an answer, or a failed connection)
+	closeSent   bool
+	readEnded   bool // the reader is done: the socket goes once our close is out
 
 	// rmu is held while reading. The one-shot registration already keeps
 	// reads apart, but the race detector cannot see that ordering through
 	// epoll; the uncontended lock makes it explicit. It guards:
-	rmu     sync.Mutex
-	partial []byte // bytes of a frame not complete yet (nil while idle)
-	skip    int64  // payload bytes still to discard (an oversized message)
-	msg     []byte // a fragmented message being assembled
+	rmu        sync.Mutex
+	partial    []byte    // bytes of a frame not complete yet (nil while idle)
+	skip       int64     // payload bytes still to discard (an oversized message)
+	msg        []byte    // a fragmented message being assembled
+	msgOp      ws.OpCode // its opcode; 0 between messages
+	draining   bool      // a message was too big: data frames are skipped until the client's close
+	discarding bool      // the connection failed: all the client sends is ignored
 }
 
 var connGen atomic.Int32
@@ -104,6 +116,9 @@ func (c *econn) schedule(gap int64) {
 	c.srv.pool.submit(task{c: c})
 }
 
+// RemoteAddr is the client's address, for the session's logs.
+func (c *econn) RemoteAddr() string { return c.nc.RemoteAddr().String() }
+
 // readChunk is how much one non-blocking read asks for.
 const readChunk = 4096
 
@@ -145,7 +160,7 @@ func (c *econn) onReadable() {
 		readBufs.Put(bp)
 	}
 	if !open {
-		c.finish()
+		c.endRead()
 		return
 	}
 	if err := c.srv.poller.rearm(c); err != nil {
@@ -154,9 +169,9 @@ func (c *econn) onReadable() {
 }
 
 // consume handles the complete frames at the start of b and returns what
-// is left of an unfinished one; false means the connection is over.
+// is left of an unfinished one; false means the reader is done.
 func (c *econn) consume(b []byte) ([]byte, bool) {
-	for len(b) > 0 {
+	for len(b) > 0 && !c.discarding {
 		if c.skip > 0 {
 			k := min(int64(len(b)), c.skip)
 			c.skip -= k
@@ -167,15 +182,16 @@ func (c *econn) consume(b []byte) ([]byte, bool) {
 		if !ok {
 			return b, true
 		}
-		if !h.Masked || h.Length < 0 {
-			c.sendControl(closeFrame(int(ws.StatusProtocolError), "client frames must be masked"))
-			return nil, false
+		if c.draining && !h.OpCode.IsControl() && h.Length >= 0 {
+			c.skip = h.Length // only the client's close matters now
+			b = b[hl:]
+			continue
+		}
+		if code, reason := validateHeader(h, c.msgOp != 0); code != 0 {
+			c.fail(code, reason)
+			break
 		}
 		if h.OpCode.IsControl() {
-			if h.Length > 125 {
-				c.sendControl(closeFrame(int(ws.StatusProtocolError), "control frame too long"))
-				return nil, false
-			}
 			if int64(len(b)-hl) < h.Length {
 				return b, true
 			}
@@ -188,7 +204,7 @@ func (c *econn) consume(b []byte) ([]byte, bool) {
 			continue
 		}
 		if limit := int64(c.sess.App().MaxMessageBytes); int64(len(c.msg))+h.Length > limit {
-			c.msg = nil
+			c.msg, c.msgOp, c.draining = nil, 0, true
 			c.sess.Close(pusher.CodeMessageTooBig, "message too big: the limit is "+itoa(int(limit))+" bytes")
 			c.skip = h.Length // so the client's close reply can still be read
 			b = b[hl:]
@@ -197,16 +213,55 @@ func (c *econn) consume(b []byte) ([]byte, bool) {
 		if int64(len(b)-hl) < h.Length {
 			return b, true
 		}
+		if c.msgOp == 0 {
+			c.msgOp = h.OpCode
+		}
 		start := len(c.msg)
 		c.msg = append(c.msg, b[hl:hl+int(h.Length)]...)
 		ws.Cipher(c.msg[start:], h.Mask, 0)
 		b = b[hl+int(h.Length):]
 		if h.Fin {
-			c.sess.Handle(c.msg)
-			c.msg = nil // the session may keep references (client event data)
+			c.message()
 		}
 	}
+	if c.discarding {
+		return nil, true
+	}
 	return b, true
+}
+
+// message hands the assembled message to the session, or fails the
+// connection (1007) for a text message that is not UTF-8.
+func (c *econn) message() {
+	msg, op := c.msg, c.msgOp
+	c.msg, c.msgOp = nil, 0 // the session may keep references (client event data)
+	if !validText(op, msg) {
+		c.fail(ws.StatusInvalidFramePayloadData, invalidUTF8)
+		return
+	}
+	c.srv.handle(c.sess, msg)
+}
+
+// fail fails the connection: our close frame is queued and the reader
+// ignores the client from then on, still reading so that the socket is not
+// closed with unread data (a reset that can destroy our close in flight).
+func (c *econn) fail(code ws.StatusCode, reason string) {
+	c.sess.Log().Debug("failing the websocket connection", "code", int(code), "reason", reason)
+	c.discarding, c.msg, c.msgOp = true, nil, 0
+	c.sendControl(closeFrame(int(code), reason))
+}
+
+// endRead runs when the reader is done (the client hung up or sent its
+// close): the socket goes now, or, when a close of ours still waits in
+// ctrl, as soon as the flush has written it.
+func (c *econn) endRead() {
+	c.mu.Lock()
+	c.readEnded = true
+	wait := c.closeQueued && !c.closeSent
+	c.mu.Unlock()
+	if !wait {
+		c.finish()
+	}
 }
 
 // parseHeader decodes a client frame header at the start of b; ok is false
@@ -249,6 +304,7 @@ func (c *econn) sendControl(f ws.Frame) {
 	}
 	c.mu.Lock()
 	c.ctrl = append(c.ctrl, b)
+	c.closeQueued = c.closeQueued || f.Header.OpCode == ws.OpClose
 	c.mu.Unlock()
 	c.Wake()
 }
@@ -299,13 +355,29 @@ func (c *econn) flushOnce() flushResult {
 	c.ctrl = nil
 	c.mu.Unlock()
 
-	fs := frameScratch.Get().(*[][]byte)
-	frames, closing, code, reason := c.sess.Drain((*fs)[:0])
 	bp := writeBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
+	buf, closing := c.encode((*bp)[:0], ctrl)
+	res := c.write(buf, closing)
+	if cap(buf) <= 1<<20 {
+		*bp = buf[:0]
+		writeBufs.Put(bp)
+	}
+	return res
+}
+
+// encode appends what a flush writes to buf: the control frames, then the
+// session's frames and its close; closing reports that a close frame ends
+// buf. Nothing may follow a close frame, so once ctrl holds one (an
+// answer, or a failed connection) the session's frames stay unsent.
+func (c *econn) encode(buf []byte, ctrl [][]byte) ([]byte, bool) {
 	for _, f := range ctrl {
 		buf = append(buf, f...)
+		if ws.OpCode(f[0]&0x0f) == ws.OpClose {
+			return buf, true
+		}
 	}
+	fs := frameScratch.Get().(*[][]byte)
+	frames, closing, code, reason := c.sess.Drain((*fs)[:0])
 	for _, f := range frames {
 		buf = appendHeader(buf, len(f))
 		buf = append(buf, f...)
@@ -316,13 +388,15 @@ func (c *econn) flushOnce() flushResult {
 	clear(frames)
 	*fs = frames[:0]
 	frameScratch.Put(fs)
-	echoed := hasCloseBytes(ctrl) // the client closed; our echo is queued
-	if closing && !echoed {
+	if closing {
 		cf, _ := ws.CompileFrame(closeFrame(code, reason))
 		buf = append(buf, cf...)
 	}
-	closing = closing || echoed
-	res := flushMore
+	return buf, closing
+}
+
+// write writes buf in one write; closing says it ends with our close.
+func (c *econn) write(buf []byte, closing bool) flushResult {
 	if len(buf) > 0 {
 		// A pool worker never waits on a socket: what the kernel does not
 		// take at once (a client that stopped reading) is finished on a
@@ -339,27 +413,24 @@ func (c *econn) flushOnce() flushResult {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			rest := append([]byte(nil), buf[n:]...)
 			go c.slowFlush(rest, closing)
-			res = flushHandoff
+			return flushHandoff
 		default:
 			c.finish()
-			res = flushDone
+			return flushDone
 		}
 	}
-	if cap(buf) <= 1<<20 {
-		*bp = buf[:0]
-		writeBufs.Put(bp)
-	}
-	if res == flushMore && closing {
+	if closing {
 		c.sentClose()
 		return flushDone
 	}
-	return res
+	return flushMore
 }
 
 // slowFlush finishes a write the socket could not take at once, under the
 // write timeout, on its own goroutine. It owns the writing flag until it
 // hands the connection back to the pool.
 func (c *econn) slowFlush(rest []byte, closing bool) {
+	defer c.recoverTask(false)
 	if c.srv.onSlowFlush != nil {
 		c.srv.onSlowFlush()
 	}
@@ -381,10 +452,17 @@ func (c *econn) slowFlush(rest []byte, closing bool) {
 	}
 }
 
+// sentClose runs once our close frame is written: the socket goes now if
+// the reader is done, or after a half-close and the client's answer.
 func (c *econn) sentClose() {
 	c.mu.Lock()
 	c.closeSent = true
+	ended := c.readEnded
 	c.mu.Unlock()
+	if ended {
+		c.finish()
+		return
+	}
 	c.halfClose()
 }
 
@@ -395,15 +473,6 @@ func (c *econn) halfClose() {
 		_ = tc.CloseWrite()
 	}
 	time.AfterFunc(closeGrace, c.finish)
-}
-
-func hasCloseBytes(fs [][]byte) bool {
-	for _, f := range fs {
-		if len(f) > 0 && ws.OpCode(f[0]&0x0f) == ws.OpClose {
-			return true
-		}
-	}
-	return false
 }
 
 // appendHeader appends an unmasked, final text-frame header for n bytes.
@@ -428,6 +497,32 @@ func (c *econn) finish() {
 		c.sess.Closed()
 		c.srv.wg.Done()
 	})
+}
+
+// recoverTask turns a panic in a pool task (or a slow flush) into a
+// logged, counted close of this connection alone; the worker lives on. A
+// panic while reading (the session's handling of a message, most likely)
+// closes through the session: pusher:error 4200, then the close frame,
+// and the reader ignores the client from then on. A flush may have
+// stopped mid-frame, so no close frame can follow: the socket is dropped.
+func (c *econn) recoverTask(read bool) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if !read {
+		c.srv.panicked(c.sess.Log(), "write", r)
+		c.finish()
+		return
+	}
+	c.srv.panicked(c.sess.Log(), "read", r)
+	c.rmu.Lock()
+	c.discarding, c.partial, c.msg, c.msgOp = true, nil, nil, 0
+	c.rmu.Unlock()
+	c.sess.Close(pusher.CodeGeneric, "internal server error")
+	if !c.finished.Load() && c.srv.poller.rearm(c) != nil {
+		c.finish()
+	}
 }
 
 // briefWait is how long a pool worker waits for a full socket before the
@@ -464,19 +559,6 @@ type rawOp struct {
 }
 
 var rawOps = sync.Pool{New: func() any { o := &rawOp{}; o.fn = o.run; return o }}
-
-func (o *rawOp) run(fd uintptr) bool {
-	for {
-		if o.write {
-			o.n, o.err = syscall.Write(int(fd), o.b)
-		} else {
-			o.n, o.err = syscall.Read(int(fd), o.b)
-		}
-		if o.err != syscall.EINTR {
-			return true // done, never park in the poller
-		}
-	}
-}
 
 // noWait runs one read or write system call on the socket through the
 // runtime's fd locking (so a concurrent Close cannot hand the fd number to

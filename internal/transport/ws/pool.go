@@ -23,7 +23,10 @@ type task struct {
 	read bool // onReadable; otherwise flush
 }
 
+// run runs the task; a panic in it costs only its connection (see
+// econn.recoverTask), never the worker.
 func (t task) run() {
+	defer t.c.recoverTask(t.read)
 	if t.read {
 		t.c.onReadable()
 	} else {

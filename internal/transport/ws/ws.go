@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ type Server struct {
 	WriteTimeout time.Duration // per flush (default 10 s)
 	wg           sync.WaitGroup
 	stalled      atomic.Int64 // connections dropped after WriteTimeout
+	panics       atomic.Int64 // panics recovered on connection goroutines
 
 	// Event-driven mode (epoll): idle sockets hold no goroutine or buffer.
 	poller  *poller
@@ -48,10 +50,12 @@ type Server struct {
 	// Test hooks, nil in production. onSlowFlush runs as a write leaves the
 	// pool for the connection's own goroutine; onFlush gets the number of
 	// queued frames each write carries; onHold runs as a hot socket's flush
-	// is handed to the delayer.
+	// is handed to the delayer; onMessage runs before the session handles
+	// a complete inbound message.
 	onSlowFlush func()
 	onFlush     func(frames int)
 	onHold      func()
+	onMessage   func(msg []byte)
 }
 
 // Transport kinds.
@@ -86,6 +90,37 @@ func New(mgr *session.Manager, prefix, kind string, coalesce time.Duration, log 
 // Stalled is how many connections were dropped because the client took
 // none of our data for the write timeout.
 func (s *Server) Stalled() int64 { return s.stalled.Load() }
+
+// Panics is how many panics were recovered on connection goroutines and
+// pool workers; each cost only the connection it happened on.
+func (s *Server) Panics() int64 { return s.panics.Load() }
+
+// handle hands a complete inbound message to the session.
+func (s *Server) handle(sess *session.Session, msg []byte) {
+	if s.onMessage != nil {
+		s.onMessage(msg)
+	}
+	sess.Handle(msg)
+}
+
+// panicked logs and counts a recovered panic; log carries the app and
+// socket_id when a session exists.
+func (s *Server) panicked(log *slog.Logger, where string, r any) {
+	s.panics.Add(1)
+	log.Error("panic on a connection's "+where+" path; closing that connection", "panic", r, "stack", string(debug.Stack()))
+}
+
+// open opens a session for t; a panic in the session manager costs only
+// this connection, which is refused with 1011 (no session exists).
+func (s *Server) open(a *node.App, t session.Transport) (sess *session.Session, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.panicked(s.log.With("app", a.ID), "open", r)
+			sess, err = nil, pusher.Fatalf(int(ws.StatusInternalServerError), "internal server error")
+		}
+	}()
+	return s.mgr.Open(a, t)
+}
 
 // go runs f as a tracked connection goroutine.
 func (s *Server) goTracked(f func()) {
@@ -126,7 +161,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c := newConn(s, conn)
-	sess, err := s.mgr.Open(a, c)
+	sess, err := s.open(a, c)
 	if err != nil {
 		s.refuse(conn, a, r, err)
 		return
@@ -170,7 +205,7 @@ func (s *Server) admit(r *http.Request) (*node.App, *pusher.Error) {
 
 // serveEvented hands an admitted socket to the poller.
 func (s *Server) serveEvented(c *econn, a *node.App, r *http.Request) {
-	sess, err := s.mgr.Open(a, c)
+	sess, err := s.open(a, c)
 	if err != nil {
 		s.refuse(c.nc, a, r, err)
 		return
