@@ -294,8 +294,8 @@ describe('authentication and routing', () => {
     assertError(await signedFetch(h, APPS.main, 'POST', `${api()}/events`, { body, bodyMd5: 'd41d8cd98f00b204e9800998ecf8427e' }), 401);
   });
 
-  test('unknown app id → 404', async () => {
-    assertError(await signedFetch(h, APPS.main, 'POST', '/apps/no-such-app/events', { body }), 404);
+  test('unknown app id → 401, as a wrong signature (app ids cannot be enumerated)', async () => {
+    assertError(await signedFetch(h, APPS.main, 'POST', '/apps/no-such-app/events', { body }), 401);
   });
 
   test('disabled app → 403', async () => {

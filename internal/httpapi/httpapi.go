@@ -1,42 +1,90 @@
 // Package httpapi serves the Pusher HTTP API: signed requests to publish
 // events, read channel state and terminate user connections. Every refusal
 // is a JSON error {"error": "…"} with the status code Pusher uses.
+//
+// The handler protects the server from the requests it refuses: it
+// authenticates a request before reading its body, reads the body under a
+// deadline, serves at most MaxInFlight requests at once, answers an unknown
+// app exactly as a wrong signature (so app ids cannot be enumerated), and
+// logs each refused request at warn, rate-limited per reason.
 package httpapi
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"strings"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-ws/herald/internal/node"
-	"github.com/herald-ws/herald/internal/signature"
+	"github.com/herald-ws/herald/internal/ratelog"
 )
 
 // MaxTimestampSkew is how far auth_timestamp may be from the server clock.
 const MaxTimestampSkew = 600 * time.Second
 
+// Defaults of the Handler's settings.
+const (
+	// DefaultReadTimeout bounds reading one request's body: an API body is
+	// at most a few hundred KB, sent at once by a server SDK.
+	DefaultReadTimeout = 10 * time.Second
+	// DefaultMaxInFlight bounds the requests served at once. Each holds a
+	// goroutine, a socket and up to max_request_bytes of body; a
+	// legitimate publisher's request takes well under a millisecond.
+	DefaultMaxInFlight = 256
+	// refusalLinger is how long a refused request's connection may go on
+	// delivering the body nobody will read, so that the client is reading
+	// the answer, not still writing, when the socket closes.
+	refusalLinger = time.Second
+	// retryAfter is the Retry-After (seconds) of a 503 for overload.
+	retryAfter = "1"
+)
+
 // Handler serves /apps/{id}/… below an optional path prefix.
+//
+// Concurrency: ServeHTTP is safe for concurrent use. ReadTimeout and
+// MaxInFlight are set before the handler serves and only read after.
 type Handler struct {
+	// ReadTimeout bounds reading a request's body, from the moment the
+	// handler gets the request; <= 0 means DefaultReadTimeout. (The
+	// http.Server's ReadHeaderTimeout bounds the header before it.)
+	ReadTimeout time.Duration
+	// MaxInFlight is how many requests may be served at once; over it a
+	// request gets 503 with Retry-After at once. <= 0 means
+	// DefaultMaxInFlight.
+	MaxInFlight int
+
 	node   *node.Node
 	prefix string
 	log    *slog.Logger
+	warns  *ratelog.Limiter
 	now    func() time.Time
+
+	inFlight atomic.Int64
+	busy     atomic.Int64 // requests refused for MaxInFlight
 }
 
 // New returns the API handler.
 func New(n *node.Node, prefix string, log *slog.Logger) *Handler {
-	return &Handler{node: n, prefix: prefix, log: log, now: time.Now}
+	return &Handler{node: n, prefix: prefix, log: log, warns: ratelog.New(0, 0), now: time.Now}
 }
 
-// apiError is a refusal with its HTTP status.
+// Busy is the number of requests refused with 503 because MaxInFlight
+// requests were already being served.
+func (h *Handler) Busy() int64 { return h.busy.Load() }
+
+// apiError is a refusal with its HTTP status. reason, when set, marks a
+// refusal the operator should see (authentication, overload, a stalled
+// body): a fixed phrase from this package, never client text, used as the
+// log's reason and its rate-limit key. detail is what the log adds to it.
 type apiError struct {
 	status int
 	msg    string
+	reason string
+	detail string
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -63,72 +111,112 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_, _ = w.Write(b)
 }
 
-// request is a parsed, authenticated API call.
+// request is an API call: parsed, then authenticated.
 type request struct {
-	app  *node.App
-	rest []string // path segments after /apps/{id}/
-	body []byte
-	r    *http.Request
+	r        *http.Request
+	rc       *http.ResponseController
+	deadline time.Time // for reading the body
+	appID    string    // from the path, before it is known to exist
+	app      *node.App
+	rest     []string // path segments after /apps/{id}/
+	body     []byte
+	bodyRead bool // the body was read to its end
 }
 
-// ServeHTTP routes, authenticates and dispatches one API request.
+// ServeHTTP bounds, routes, authenticates and dispatches one API request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req, err := h.authenticate(r)
+	req := &request{r: r, rc: http.NewResponseController(w), deadline: time.Now().Add(h.readTimeout())}
+	// Not supported by every ResponseWriter (httptest's); the real server's is.
+	_ = req.rc.SetReadDeadline(req.deadline)
+	if h.inFlight.Add(1) > int64(h.maxInFlight()) {
+		h.inFlight.Add(-1)
+		h.busy.Add(1)
+		w.Header().Set("Retry-After", retryAfter)
+		h.refuse(w, req, &apiError{status: http.StatusServiceUnavailable, msg: "too many API requests at once; retry later",
+			reason: "too many requests at once"})
+		return
+	}
+	defer h.inFlight.Add(-1)
+	err := h.authenticate(req)
 	if err == nil {
 		err = h.dispatch(w, req)
 	}
 	if err != nil {
-		var ae *apiError
-		if !errors.As(err, &ae) {
-			ae = errorf(http.StatusInternalServerError, "%s", err.Error())
-		}
-		h.log.Debug("api request refused", "method", r.Method, "path", r.URL.Path, "status", ae.status, "err", ae.msg)
-		WriteError(w, ae.status, ae.msg)
+		h.refuse(w, req, err)
 	}
 }
 
-func (h *Handler) authenticate(r *http.Request) (*request, error) {
-	path := strings.TrimPrefix(r.URL.Path, h.prefix)
-	parts := strings.Split(strings.TrimPrefix(path, "/apps/"), "/")
-	if !strings.HasPrefix(path, "/apps/") || len(parts) < 2 || parts[0] == "" {
-		return nil, errorf(http.StatusNotFound, "path %s not found", r.URL.Path)
+func (h *Handler) readTimeout() time.Duration {
+	if h.ReadTimeout > 0 {
+		return h.ReadTimeout
 	}
-	a := h.node.AppByID(parts[0])
-	if a == nil {
-		return nil, errorf(http.StatusNotFound, "app %s not found", parts[0])
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, int64(a.Limits.MaxRequestBytes)))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, errorf(http.StatusRequestEntityTooLarge, "request body is over %d bytes", a.Limits.MaxRequestBytes)
-		}
-		return nil, errorf(http.StatusBadRequest, "reading request body: %v", err)
-	}
-	q := r.URL.Query()
-	if err := h.verify(a, r, q, body); err != nil {
-		if errors.Is(err, signature.ErrBadRequest) {
-			return nil, errorf(http.StatusBadRequest, "%s", err.Error())
-		}
-		return nil, errorf(http.StatusUnauthorized, "%s", err.Error())
-	}
-	if !a.Enabled {
-		return nil, errorf(http.StatusForbidden, "app %s is disabled", a.ID)
-	}
-	return &request{app: a, rest: parts[1:], body: body, r: r}, nil
+	return DefaultReadTimeout
 }
 
-// verify checks the request signature against the path as sent; a client
-// that percent-encoded its path signed the encoded form.
-func (h *Handler) verify(a *node.App, r *http.Request, q map[string][]string, body []byte) error {
-	now := h.now()
-	err := signature.VerifyRequest(a.Key, a.Secret, r.Method, r.URL.Path, q, body, now, MaxTimestampSkew)
-	if err != nil && errors.Is(err, signature.ErrSignature) && r.URL.RawPath != "" {
-		if err2 := signature.VerifyRequest(a.Key, a.Secret, r.Method, r.URL.RawPath, q, body, now, MaxTimestampSkew); err2 == nil {
-			return nil
-		}
+func (h *Handler) maxInFlight() int {
+	if h.MaxInFlight > 0 {
+		return h.MaxInFlight
 	}
-	return err
+	return DefaultMaxInFlight
+}
+
+// refuse logs and writes a refusal. When the body was not read, the
+// connection closes after the answer rather than reading it: net/http
+// would otherwise read up to 256 KiB of it before answering, as slowly as
+// the client cares to send it.
+func (h *Handler) refuse(w http.ResponseWriter, req *request, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = errorf(http.StatusInternalServerError, "%s", err.Error())
+	}
+	h.logRefusal(req, ae)
+	if !req.bodyRead && req.r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+		_ = req.rc.SetReadDeadline(earliest(req.deadline, time.Now().Add(refusalLinger)))
+	}
+	WriteError(w, ae.status, ae.msg)
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// maxLogged bounds client text (an app id, a message quoting the query) in
+// a log line.
+const maxLogged = 200
+
+// logRefusal logs a refusal with a reason at warn, at most a burst per
+// reason and minute, with the number held back since; others at debug.
+// Neither the secret nor the expected signature is ever in the log: no
+// message of this package or of package signature holds them.
+func (h *Handler) logRefusal(req *request, ae *apiError) {
+	r := req.r
+	if ae.reason == "" {
+		h.log.Debug("api request refused", "method", r.Method, "path", clip(r.URL.Path), "status", ae.status, "err", clip(ae.msg))
+		return
+	}
+	ok, suppressed := h.warns.Allow("api: " + ae.reason)
+	if !ok {
+		return
+	}
+	attrs := []any{"reason", ae.reason, "app", clip(req.appID), "remote", r.RemoteAddr, "method", r.Method, "status", ae.status}
+	if ae.detail != "" {
+		attrs = append(attrs, "detail", clip(ae.detail))
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed", suppressed)
+	}
+	h.log.Warn("api request refused", attrs...)
+}
+
+func clip(s string) string {
+	if len(s) > maxLogged {
+		return s[:maxLogged] + "…(" + strconv.Itoa(len(s)) + " bytes)"
+	}
+	return s
 }
 
 func (h *Handler) dispatch(w http.ResponseWriter, req *request) error {

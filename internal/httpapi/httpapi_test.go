@@ -31,14 +31,19 @@ func (r *recorder) Send(b []byte)    { r.frames = append(r.frames, string(b)) }
 var _ hub.Subscriber = (*recorder)(nil)
 
 func newAPI(t testing.TB) (*Handler, *node.App) {
-	a := &apps.App{ID: "1", Key: "key", Secret: "secret", Enabled: true, Limits: apps.DefaultLimits}
+	return newAPIWith(t, "", "secret", slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// newAPIWith serves app "1" (key "key") with secret below prefix, logging
+// to log.
+func newAPIWith(t testing.TB, prefix, secret string, log *slog.Logger) (*Handler, *node.App) {
+	a := &apps.App{ID: "1", Key: "key", Secret: secret, Enabled: true, Limits: apps.DefaultLimits}
 	reg, err := apps.NewRegistry([]*apps.App{a})
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	n := node.New(reg, memory.New(), log)
-	return New(n, "", log), n.AppByID("1")
+	return New(n, prefix, log), n.AppByID("1")
 }
 
 func do(h *Handler, method, path string, query url.Values, body []byte, secret string) *httptest.ResponseRecorder {
@@ -73,7 +78,7 @@ func TestRefusals(t *testing.T) {
 		status                           int
 	}{
 		{"bad secret", "POST", "/apps/1/events", `{"name":"e","channel":"c","data":"d"}`, "wrong", 401},
-		{"unknown app", "POST", "/apps/9/events", `{"name":"e","channel":"c","data":"d"}`, "secret", 404},
+		{"unknown app", "POST", "/apps/9/events", `{"name":"e","channel":"c","data":"d"}`, "secret", 401},
 		{"unknown path", "GET", "/apps/1/nope", ``, "secret", 404},
 		{"wrong method", "GET", "/apps/1/events", ``, "secret", 405},
 		{"bad json", "POST", "/apps/1/events", `{"name":`, "secret", 400},

@@ -277,7 +277,10 @@ func publishCause(err error) string {
 	if errors.As(err, &ae) {
 		switch ae.Status {
 		case 401:
-			return "401: the secret is wrong (REVERB_APP_SECRET), or this machine's clock is more than 10 minutes off"
+			// The private subscription before this step proved the key and
+			// secret; Herald answers an unknown app id exactly like a bad
+			// signature (so app ids cannot be probed), hence 401, not 404.
+			return "401: the app id is unknown (REVERB_APP_ID) — the key and secret just worked for the private channel — or this machine's clock is more than 10 minutes off"
 		case 403:
 			return "403: the app is disabled"
 		case 404:

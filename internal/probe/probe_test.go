@@ -72,11 +72,12 @@ func TestPingWrongSecret(t *testing.T) {
 
 func TestPingWrongSecretAtAPI(t *testing.T) {
 	s := servertest.Start(t, config.Default())
-	// A wrong app id: the socket works, the API refuses.
+	// A wrong app id: the socket works, the API refuses it as it refuses a
+	// bad signature (401), and ping names the app id.
 	o := opts("ws://" + s.Addr)
 	o.AppID = "other"
 	st := failedStep(t, probe.Run(context.Background(), o))
-	if st.Name != "publish" || !strings.Contains(st.Cause, "404") {
+	if st.Name != "publish" || !strings.Contains(st.Cause, "401") || !strings.Contains(st.Cause, "REVERB_APP_ID") {
 		t.Fatalf("got %+v", st)
 	}
 }

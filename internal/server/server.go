@@ -59,6 +59,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		s.ws.WriteTimeout = cfg.Server.WriteTimeout
 	}
 	s.api = httpapi.New(n, s.prefix, log)
+	s.api.ReadTimeout = s.requestTimeout()
 	s.http = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -142,7 +143,9 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 // shutdown stops accepting, closes every socket with 4200 so clients
-// reconnect at once, and waits up to the shutdown timeout.
+// reconnect at once, and waits up to the shutdown timeout. HTTP requests
+// still running then (a client stalled mid-body) are cut off: they are
+// the client's failure, not the server's, so shutdown still succeeds.
 func (s *Server) shutdown() error {
 	s.stopping.Store(true)
 	s.log.Info("shutting down", "connections", s.mgr.Count())
@@ -154,6 +157,11 @@ func (s *Server) shutdown() error {
 	defer cancel()
 	s.mgr.Shutdown()
 	err := s.http.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("shutdown timeout: closing HTTP requests still running", "timeout", timeout)
+		_ = s.http.Close() // closes the stalled connections (the listener is closed already)
+		err = nil
+	}
 	done := make(chan struct{})
 	go func() { s.ws.Wait(); close(done) }()
 	select {
@@ -162,7 +170,10 @@ func (s *Server) shutdown() error {
 		s.log.Warn("shutdown timeout: some connections did not close", "connections", s.mgr.Count())
 	}
 	s.log.Info("stopped")
-	return err
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
 }
 
 // ServeHTTP routes: health, WebSocket upgrades, the API.
@@ -170,16 +181,41 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {
 	case path == s.prefix+"/up" || path == "/up":
+		s.bodyless(w, r)
 		s.health(w)
 	case ws.IsUpgrade(r):
+		// No read deadline: the socket outlives the request, and the
+		// transport owns its deadlines after the hijack.
 		s.ws.ServeHTTP(w, r)
 	case strings.HasPrefix(path, s.prefix+"/apps/"):
-		s.api.ServeHTTP(w, r)
+		s.api.ServeHTTP(w, r) // sets its own deadline
 	case strings.HasPrefix(path, s.prefix+"/app/"):
+		s.bodyless(w, r)
 		httpapi.WriteError(w, http.StatusUpgradeRequired, "this endpoint is a WebSocket: connect with a Pusher client")
 	default:
+		s.bodyless(w, r)
 		httpapi.WriteError(w, http.StatusNotFound, "path "+path+" not found")
 	}
+}
+
+// bodyless prepares the answer to a request whose body nobody reads. Left
+// alone, net/http reads up to 256 KiB of that body before answering, with
+// no deadline: a client trickling a byte a second would hold its socket
+// and goroutine for days. So the read gets the request deadline, and a
+// request with a body is answered at once and its connection closed.
+func (s *Server) bodyless(w http.ResponseWriter, r *http.Request) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.requestTimeout()))
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+// requestTimeout is server.request_timeout, or its default.
+func (s *Server) requestTimeout() time.Duration {
+	if d := s.cfg.Server.RequestTimeout; d > 0 {
+		return d
+	}
+	return httpapi.DefaultReadTimeout
 }
 
 func (s *Server) health(w http.ResponseWriter) {
@@ -191,6 +227,10 @@ func (s *Server) health(w http.ResponseWriter) {
 	}
 	_, _ = fmt.Fprintf(w, `{"health":"OK","connections":%d}`+"\n", s.mgr.Count())
 }
+
+// APIBusy is the number of API requests refused with 503 because too many
+// were being served at once.
+func (s *Server) APIBusy() int64 { return s.api.Busy() }
 
 // Shutdown closes every session with 4200 (for tests; Serve does the same
 // when its context ends).

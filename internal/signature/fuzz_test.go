@@ -107,6 +107,11 @@ func FuzzVerifyRequest(f *testing.F) {
 		// Nothing in the message may depend on the secret: with another
 		// secret a failure of the same kind must read the same.
 		other := signature.VerifyRequest(testKey, "another secret", m2, p2, mq, b2, testNow, 0)
+		// An app that does not exist reads exactly as one whose secret the
+		// caller lacks.
+		if refused := signature.RefuseRequest(m2, p2, mq, testNow, 0); refused == nil || refused.Error() != other.Error() {
+			t.Fatalf("no such app: %v\nwrong secret: %v", refused, other)
+		}
 		for _, s := range requestSentinels {
 			if errors.Is(err, s) && errors.Is(other, s) && other.Error() != err.Error() {
 				t.Fatalf("message depends on the secret:\n %v\n %v", err, other)

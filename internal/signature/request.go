@@ -63,11 +63,19 @@ func SignRequest(key, secret, method, path string, query url.Values, body []byte
 //
 // The checks run in this order, each failure wrapping its sentinel:
 //   - the query can be signed unambiguously, else ErrBadRequest;
-//   - auth_key equals key, else ErrUnknownKey;
+//   - auth_key is present, else ErrUnknownKey;
 //   - auth_version is "1.0", else ErrAuthVersion;
 //   - auth_timestamp is an integer within maxSkew of now, else ErrStaleTimestamp;
+//   - auth_signature is present, else ErrSignature;
+//   - auth_key equals key, else ErrUnknownKey;
 //   - auth_signature is the HMAC of "METHOD\npath\nquery", else ErrSignature;
 //   - body_md5 is hex md5(body), else ErrBodyMD5.
+//
+// The checks that need neither the app's key nor its secret come first, and
+// a wrong key reads exactly as a wrong signature (the sentinels differ, the
+// messages do not): to a caller without the credentials an app with another
+// key, an app with another secret and, through RefuseRequest, an app that
+// does not exist all look the same.
 //
 // The signed query is every parameter but auth_signature, keys lowercased,
 // sorted by key, written k=v (values not URL-encoded) and joined with "&".
@@ -77,44 +85,103 @@ func SignRequest(key, secret, method, path string, query url.Values, body []byte
 // requests; no SDK sends them.
 //
 // The signature is checked before the body, so a caller without the secret
-// learns only that the signature is wrong. body_md5 must be present for a
-// non-empty body; for an empty body it may be absent, or must be md5(""),
-// which is what an SDK that hashes every POST body sends.
+// learns only that the signature is wrong; a server that must not read the
+// body of an unauthenticated request calls VerifyRequestHead, then reads the
+// body and calls VerifyBodyMD5. body_md5 must be present for a non-empty body;
+// for an empty body it may be absent, or must be md5(""), which is what an SDK
+// that hashes every POST body sends.
 func VerifyRequest(key, secret, method, path string, query url.Values, body []byte, now time.Time, maxSkew time.Duration) error {
-	if maxSkew <= 0 {
-		maxSkew = MaxSkew
-	}
-	params, err := collect(query)
+	params, err := verifyHead(key, secret, true, method, path, query, now, maxSkew)
 	if err != nil {
-		return err
-	}
-	if strings.ContainsAny(method, "\n\r") || strings.ContainsAny(path, "\n\r") {
-		return fail(ErrBadRequest, "the method and path of a signed request cannot contain a newline")
-	}
-	if err := checkKey(key, params); err != nil {
-		return err
-	}
-	if v, ok := lookup(params, paramVersion); !ok || v != AuthVersion {
-		return fail(ErrAuthVersion, "auth_version %s is not supported; use %q", describe(v, ok), AuthVersion)
-	}
-	if err := checkTimestamp(params, now, maxSkew); err != nil {
-		return err
-	}
-	if err := checkSignature(secret, method, path, params); err != nil {
 		return err
 	}
 	return checkBody(params, body)
 }
 
-func checkKey(key string, params []param) error {
-	got, ok := lookup(params, paramKey)
-	switch {
-	case !ok:
-		return fail(ErrUnknownKey, "auth_key missing")
-	case got != key:
-		return fail(ErrUnknownKey, "auth_key %s is not this app's key", clip(got))
+// VerifyRequestHead runs every check of VerifyRequest but the last, body_md5,
+// which needs the body. body_md5 is part of the signed query, so a request
+// that passes has a body only its signer could have hashed, and the body is
+// worth reading: VerifyBodyMD5 then completes the check.
+func VerifyRequestHead(key, secret, method, path string, query url.Values, now time.Time, maxSkew time.Duration) error {
+	_, err := verifyHead(key, secret, true, method, path, query, now, maxSkew)
+	return err
+}
+
+// VerifyBodyMD5 is VerifyRequest's last check, for a request that passed
+// VerifyRequestHead: body_md5 in query is hex md5(body), else ErrBodyMD5.
+func VerifyBodyMD5(query url.Values, body []byte) error {
+	params, err := collect(query)
+	if err != nil {
+		return err
 	}
-	return nil
+	return checkBody(params, body)
+}
+
+// RefuseRequest answers a request to an app that does not exist exactly as
+// VerifyRequestHead answers it for an app that does but whose credentials
+// the caller lacks: it runs the same checks in the same order, does the same
+// work (an HMAC included) and then fails as a wrong signature does, with the
+// same message. The error wraps ErrSignature, or the sentinel of an earlier
+// check. A server that answers unknown apps this way cannot be asked which
+// app ids exist.
+func RefuseRequest(method, path string, query url.Values, now time.Time, maxSkew time.Duration) error {
+	_, err := verifyHead("", refusalSecret, false, method, path, query, now, maxSkew)
+	return err
+}
+
+// refusalSecret keys the HMAC RefuseRequest computes only so that it takes
+// as long as a real check; the result is never compared.
+const refusalSecret = "herald: no such app"
+
+// verifyHead runs the checks of VerifyRequestHead and returns the collected
+// parameters. When exists is false there is no app: the credential checks
+// fail whatever the request holds.
+func verifyHead(key, secret string, exists bool, method, path string, query url.Values, now time.Time, maxSkew time.Duration) ([]param, error) {
+	if maxSkew <= 0 {
+		maxSkew = MaxSkew
+	}
+	params, err := collect(query)
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(method, "\n\r") || strings.ContainsAny(path, "\n\r") {
+		return nil, fail(ErrBadRequest, "the method and path of a signed request cannot contain a newline")
+	}
+	gotKey, ok := lookup(params, paramKey)
+	if !ok {
+		return nil, fail(ErrUnknownKey, "auth_key missing")
+	}
+	if v, ok := lookup(params, paramVersion); !ok || v != AuthVersion {
+		return nil, fail(ErrAuthVersion, "auth_version %s is not supported; use %q", describe(v, ok), AuthVersion)
+	}
+	if err := checkTimestamp(params, now, maxSkew); err != nil {
+		return nil, err
+	}
+	if err := checkCredentials(key, secret, exists, gotKey, method, path, params); err != nil {
+		return nil, err
+	}
+	return params, nil
+}
+
+// checkCredentials checks auth_key and auth_signature, doing the same work
+// whichever is wrong and answering both with one message, so that neither
+// the answer nor its timing tells a wrong key from a wrong secret.
+func checkCredentials(key, secret string, exists bool, gotKey, method, path string, params []param) error {
+	got, ok := lookup(params, paramSignature)
+	if !ok {
+		return fail(ErrSignature, "auth_signature missing")
+	}
+	msg := stringToSign(method, path, params)
+	sigOK := Equal(got, Sign(secret, msg))
+	keyOK := Equal(gotKey, key)
+	if exists && keyOK && sigOK {
+		return nil
+	}
+	kind := ErrSignature
+	if exists && !keyOK {
+		kind = ErrUnknownKey
+	}
+	return fail(kind, "Invalid signature: you should have sent HmacSHA256Hex(%q, your_secret_key), but you sent %s", msg, clip(got))
 }
 
 func checkTimestamp(params []param, now time.Time, maxSkew time.Duration) error {
@@ -140,18 +207,6 @@ func checkTimestamp(params []param, now time.Time, maxSkew time.Duration) error 
 		dist = uint64(server) - uint64(ts)
 	}
 	return fail(ErrStaleTimestamp, "auth_timestamp %d is %d s away from server time %d (limit %d s)", ts, dist, server, limit)
-}
-
-func checkSignature(secret, method, path string, params []param) error {
-	got, ok := lookup(params, paramSignature)
-	if !ok {
-		return fail(ErrSignature, "auth_signature missing")
-	}
-	msg := stringToSign(method, path, params)
-	if !Equal(got, Sign(secret, msg)) {
-		return fail(ErrSignature, "Invalid signature: you should have sent HmacSHA256Hex(%q, your_secret_key), but you sent %s", msg, clip(got))
-	}
-	return nil
 }
 
 func checkBody(params []param, body []byte) error {

@@ -259,7 +259,9 @@ func TestVerifyRequestFailures(t *testing.T) {
 					t.Fatalf("err %v also matches %v", err, s)
 				}
 			}
-			if expected := refHMAC(r.secret, refStringToSign(r.method, r.path, r.q)); strings.Contains(err.Error(), expected) {
+			// Echoing the caller's own auth_signature reveals nothing, even
+			// when it is right and the key is what is wrong.
+			if expected := refHMAC(r.secret, refStringToSign(r.method, r.path, r.q)); expected != r.q.Get("auth_signature") && strings.Contains(err.Error(), expected) {
 				t.Fatalf("error reveals the expected signature: %v", err)
 			}
 		})
@@ -300,5 +302,54 @@ func TestVerifyRequestCustomSkew(t *testing.T) {
 	}
 	if err := signature.VerifyRequest(testKey, testSecret, "GET", "/apps/42/channels", q, nil, later, 0); err != nil {
 		t.Fatalf("30 s with the default limit: %v", err)
+	}
+}
+
+// A server can check everything but body_md5 before reading the body, then
+// the body: together the two are VerifyRequest.
+func TestVerifyRequestHeadThenBody(t *testing.T) {
+	t.Parallel()
+	q := signature.SignRequest(testKey, testSecret, "POST", testPath, nil, []byte(testBody), testNow)
+	if err := signature.VerifyRequestHead(testKey, testSecret, "POST", testPath, q, testNow, 0); err != nil {
+		t.Fatalf("head: %v", err)
+	}
+	if err := signature.VerifyBodyMD5(q, []byte(testBody)); err != nil {
+		t.Fatalf("body: %v", err)
+	}
+	if err := signature.VerifyBodyMD5(q, []byte(`{}`)); !errors.Is(err, signature.ErrBodyMD5) {
+		t.Fatalf("tampered body: %v", err)
+	}
+	if err := signature.VerifyRequestHead(testKey, "other", "POST", testPath, q, testNow, 0); !errors.Is(err, signature.ErrSignature) {
+		t.Fatalf("head with another secret: %v", err)
+	}
+}
+
+// The checks that need no credentials come first, and a wrong key reads
+// exactly as a wrong secret: nothing in an answer tells a caller without
+// the credentials whether the key, the secret or the app was wrong.
+func TestWrongCredentialsReadAlike(t *testing.T) {
+	t.Parallel()
+	signed := func(key string, now time.Time) url.Values {
+		return signature.SignRequest(key, testSecret, "POST", testPath, nil, []byte(testBody), now)
+	}
+	cases := []struct {
+		name string
+		q    url.Values
+		want error
+	}{
+		{"fresh", signed(testKey, testNow), signature.ErrSignature},
+		{"another key", signed("other-key", testNow), signature.ErrSignature},
+		{"stale", signed("other-key", testNow.Add(-time.Hour)), signature.ErrStaleTimestamp},
+		{"unsigned", url.Values{"auth_key": {"k"}, "auth_timestamp": {"1700000000"}, "auth_version": {"1.0"}}, signature.ErrSignature},
+		{"ambiguous", url.Values{"a": {"1&b=2"}}, signature.ErrBadRequest},
+	}
+	for _, c := range cases {
+		wrongSecret := signature.VerifyRequestHead(testKey, "not-the-secret", "POST", testPath, c.q, testNow, 0)
+		wrongKey := signature.VerifyRequestHead("not-the-key", testSecret, "POST", testPath, c.q, testNow, 0)
+		noApp := signature.RefuseRequest("POST", testPath, c.q, testNow, 0)
+		if !errors.Is(noApp, c.want) || wrongSecret == nil || wrongKey == nil ||
+			noApp.Error() != wrongSecret.Error() || noApp.Error() != wrongKey.Error() {
+			t.Errorf("%s: want %v, the same message thrice:\n no app:       %v\n wrong secret: %v\n wrong key:    %v", c.name, c.want, noApp, wrongSecret, wrongKey)
+		}
 	}
 }
