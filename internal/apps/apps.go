@@ -34,9 +34,21 @@ type Limits struct {
 	MaxRequestBytes         int `yaml:"max_request_bytes" json:"max_request_bytes"`                     // HTTP body; room for a full batch of 10 KB events
 	ClientEventsPerSecond   int `yaml:"client_events_per_second" json:"client_events_per_second"`       // per connection (10)
 	MaxWatchlist            int `yaml:"max_watchlist" json:"max_watchlist"`                             // watchlist entries at sign-in (100)
+	// MaxChannelsPerConnection bounds one socket's subscriptions (Pusher's
+	// practice: 100); the server-to-user channel of a sign-in is not counted.
+	MaxChannelsPerConnection int `yaml:"max_channels_per_connection" json:"max_channels_per_connection"`
+	// MaxChannels bounds the app's distinct occupied channels on this node
+	// (100,000): the channel table's memory, whatever the connection count.
+	MaxChannels int `yaml:"max_channels" json:"max_channels"`
+	// MaxMessagesPerSecond and MaxMessagesBurst are one connection's
+	// inbound message budget, every kind of message counted (100/s, bursts
+	// of 200); over it the connection is closed with 4100.
+	MaxMessagesPerSecond int `yaml:"max_messages_per_second" json:"max_messages_per_second"`
+	MaxMessagesBurst     int `yaml:"max_messages_burst" json:"max_messages_burst"`
 }
 
-// DefaultLimits are Pusher's documented limits.
+// DefaultLimits are Pusher's documented limits, and Herald's own where
+// Pusher documents none.
 var DefaultLimits = Limits{
 	MaxEventPayloadBytes:    10240,
 	MaxChannelsPerEvent:     100,
@@ -49,6 +61,17 @@ var DefaultLimits = Limits{
 	MaxRequestBytes:         131072,
 	ClientEventsPerSecond:   10,
 	MaxWatchlist:            100,
+	// A Pusher connection may subscribe to 100 channels.
+	MaxChannelsPerConnection: 100,
+	// About 0.5 KB of hub memory per channel: ~50 MB at the limit, while an
+	// app whose every online user has a private channel can have 100,000
+	// users on one node. Raise it for bigger nodes.
+	MaxChannels: 100_000,
+	// Far above what a client does (pusher-js pings every two minutes, a
+	// page subscribes to at most 100 channels at once, client events are
+	// held to 10/s) and far below a flood.
+	MaxMessagesPerSecond: 100,
+	MaxMessagesBurst:     200,
 }
 
 // WithDefaults returns l with every zero field set to its default.
@@ -70,6 +93,10 @@ func (l Limits) WithDefaults() Limits {
 	set(&l.MaxRequestBytes, d.MaxRequestBytes)
 	set(&l.ClientEventsPerSecond, d.ClientEventsPerSecond)
 	set(&l.MaxWatchlist, d.MaxWatchlist)
+	set(&l.MaxChannelsPerConnection, d.MaxChannelsPerConnection)
+	set(&l.MaxChannels, d.MaxChannels)
+	set(&l.MaxMessagesPerSecond, d.MaxMessagesPerSecond)
+	set(&l.MaxMessagesBurst, d.MaxMessagesBurst)
 	return l
 }
 
@@ -102,7 +129,11 @@ type App struct {
 	PongTimeout  time.Duration
 	// MaxMessageBytes bounds one inbound WebSocket message (Reverb max_message_size).
 	MaxMessageBytes int
-	Limits          Limits
+	// SubscriptionCount sends pusher_internal:subscription_count to the
+	// subscribers of a non-presence channel when its subscriber count
+	// changes (Pusher's "subscription counting", off by default).
+	SubscriptionCount bool
+	Limits            Limits
 }
 
 // OriginAllowed reports whether a connection from origin (an Origin header

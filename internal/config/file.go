@@ -219,6 +219,8 @@ func (r *fileReader) serverField(path, key string, k, v *yaml.Node) {
 		r.duration(v, path, &s.WriteTimeout)
 	case "coalesce_window":
 		r.duration(v, path, &s.CoalesceWindow)
+	case "request_timeout":
+		r.duration(v, path, &s.RequestTimeout)
 	default:
 		r.errorf(k, path, "unknown key")
 		return
@@ -295,6 +297,8 @@ func (r *fileReader) appField(a *apps.App, path, key string, k, v *yaml.Node) {
 		r.duration(v, path, &a.PongTimeout)
 	case "max_message_bytes":
 		r.integer(v, path, &a.MaxMessageBytes)
+	case "subscription_count":
+		r.boolean(v, path, &a.SubscriptionCount)
 	case "limits":
 		r.limits(&a.Limits, path, v)
 	default:

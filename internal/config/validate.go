@@ -180,5 +180,9 @@ func limitFields(l *apps.Limits) []limitField {
 		{"max_request_bytes", &l.MaxRequestBytes},
 		{"client_events_per_second", &l.ClientEventsPerSecond},
 		{"max_watchlist", &l.MaxWatchlist},
+		{"max_channels_per_connection", &l.MaxChannelsPerConnection},
+		{"max_channels", &l.MaxChannels},
+		{"max_messages_per_second", &l.MaxMessagesPerSecond},
+		{"max_messages_burst", &l.MaxMessagesBurst},
 	}
 }

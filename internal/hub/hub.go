@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-ws/herald/internal/pusher"
@@ -33,22 +34,38 @@ const shardCount = 64
 // CacheTTL is how long a cache channel keeps its last event (Pusher: 30 min).
 const CacheTTL = 30 * time.Minute
 
+// Options configure a Hub; the zero value is a hub without limits that
+// does not count subscriptions.
+type Options struct {
+	// MaxChannels bounds the distinct occupied channels; 0 means no bound.
+	// Subscribe refuses a new channel past it (the server-to-user channels
+	// of Join are counted but never refused: a sign-in cannot fail on it).
+	MaxChannels int
+	// CountSubscriptions records the non-presence channels whose
+	// subscriber count changed, for FlushCounts.
+	CountSubscriptions bool
+}
+
 // Hub holds one app's channels.
 type Hub struct {
-	seed   maphash.Seed
-	shards [shardCount]shard
-	now    func() time.Time
+	seed     maphash.Seed
+	shards   [shardCount]shard
+	now      func() time.Time
+	opts     Options
+	channels atomic.Int64 // occupied channels, across shards
 }
 
 type shard struct {
 	mu       sync.RWMutex
 	channels map[string]*channel
 	cache    map[string]cached
+	dirty    map[string]struct{} // channels whose count changed since FlushCounts
 }
 
 type channel struct {
 	subs    map[Subscriber]struct{}
 	members map[string]*member // presence channels only
+	counted bool               // count changes are recorded in dirty
 }
 
 type member struct {
@@ -62,13 +79,30 @@ type cached struct {
 }
 
 // New returns an empty hub.
-func New() *Hub {
-	h := &Hub{seed: maphash.MakeSeed(), now: time.Now}
+func New(opts Options) *Hub {
+	h := &Hub{seed: maphash.MakeSeed(), now: time.Now, opts: opts}
 	for i := range h.shards {
 		h.shards[i].channels = map[string]*channel{}
 		h.shards[i].cache = map[string]cached{}
+		h.shards[i].dirty = map[string]struct{}{}
 	}
 	return h
+}
+
+// ChannelCount is the number of occupied channels.
+func (h *Hub) ChannelCount() int { return int(h.channels.Load()) }
+
+// addChannel creates name's channel in sh (locked), or returns nil when the
+// hub is at MaxChannels and enforce is set.
+func (h *Hub) addChannel(sh *shard, name string, info pusher.ChannelInfo, enforce bool) *channel {
+	if n := h.channels.Add(1); enforce && h.opts.MaxChannels > 0 && n > int64(h.opts.MaxChannels) {
+		h.channels.Add(-1)
+		return nil
+	}
+	ch := &channel{subs: map[Subscriber]struct{}{}}
+	ch.counted = h.opts.CountSubscriptions && info.Kind != pusher.Presence && info.Kind != pusher.ServerToUser
+	sh.channels[name] = ch
+	return ch
 }
 
 func (h *Hub) shard(name string) *shard {
@@ -106,11 +140,15 @@ func (h *Hub) Subscribe(name string, info pusher.ChannelInfo, s Subscriber, m *p
 	}
 	var res SubscribeResult
 	if ch == nil {
-		ch = &channel{subs: map[Subscriber]struct{}{}}
-		sh.channels[name] = ch
+		if ch = h.addChannel(sh, name, info, true); ch == nil {
+			return SubscribeResult{}, pusher.Errorf(pusher.CodeOverChannelLimit, "subscription to %s refused: the app is at its limit of %d channels", name, h.opts.MaxChannels)
+		}
 		res.Occupied = true
 	}
 	ch.subs[s] = struct{}{}
+	if ch.counted {
+		sh.dirty[name] = struct{}{}
+	}
 	if m == nil {
 		s.Send(pusher.SubscriptionSucceeded(name, nil))
 	} else {
@@ -153,8 +191,7 @@ func (h *Hub) Join(name string, s Subscriber) {
 	defer sh.mu.Unlock()
 	ch := sh.channels[name]
 	if ch == nil {
-		ch = &channel{subs: map[Subscriber]struct{}{}}
-		sh.channels[name] = ch
+		ch = h.addChannel(sh, name, pusher.ChannelInfo{Kind: pusher.ServerToUser}, false)
 	}
 	ch.subs[s] = struct{}{}
 }
@@ -195,9 +232,44 @@ func (h *Hub) Unsubscribe(name string, s Subscriber, userID string) UnsubscribeR
 	}
 	if len(ch.subs) == 0 {
 		delete(sh.channels, name)
+		delete(sh.dirty, name)
+		h.channels.Add(-1)
 		res.Vacated = true
+	} else if ch.counted {
+		sh.dirty[name] = struct{}{}
 	}
 	return res
+}
+
+// CountChange is a channel's new subscription count.
+type CountChange struct {
+	Channel string
+	Count   int
+}
+
+// FlushCounts sends pusher_internal:subscription_count to the subscribers
+// of every channel whose count changed since the last call, and returns the
+// changes (for the subscription_count webhook). Calling it periodically
+// debounces the counts: a burst of joins costs one frame per subscriber
+// per call, and the last count is always sent by the next call.
+func (h *Hub) FlushCounts() []CountChange {
+	var out []CountChange
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		for name := range sh.dirty {
+			ch := sh.channels[name]
+			n := len(ch.subs) // dirty names are occupied: Unsubscribe forgets vacated ones
+			frame := pusher.SubscriptionCount(name, n)
+			for s := range ch.subs {
+				s.Send(frame)
+			}
+			out = append(out, CountChange{Channel: name, Count: n})
+		}
+		clear(sh.dirty)
+		sh.mu.Unlock()
+	}
+	return out
 }
 
 // Broadcast sends frame to every subscriber of name except the socket with

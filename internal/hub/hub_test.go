@@ -41,7 +41,7 @@ func events(frames []string) []string {
 }
 
 func TestPresenceCountedPerUser(t *testing.T) {
-	h := New()
+	h := New(Options{})
 	info := pusher.ParseChannel("presence-room")
 	watcher := &fakeSub{id: "1.1"}
 	a1, a2 := &fakeSub{id: "2.1"}, &fakeSub{id: "2.2"}
@@ -94,7 +94,7 @@ func TestPresenceCountedPerUser(t *testing.T) {
 }
 
 func TestPresenceLimit(t *testing.T) {
-	h := New()
+	h := New(Options{})
 	info := pusher.ParseChannel("presence-x")
 	_, _ = h.Subscribe("presence-x", info, &fakeSub{id: "1.1"}, &pusher.Member{UserID: "a"}, 1)
 	if _, err := h.Subscribe("presence-x", info, &fakeSub{id: "1.2"}, &pusher.Member{UserID: "b"}, 1); err == nil {
@@ -106,7 +106,7 @@ func TestPresenceLimit(t *testing.T) {
 }
 
 func TestBroadcastExcludesAndSharesBytes(t *testing.T) {
-	h := New()
+	h := New(Options{})
 	info := pusher.ParseChannel("c")
 	subs := []*fakeSub{{id: "1.1"}, {id: "1.2"}, {id: "1.3"}}
 	for _, s := range subs {
@@ -129,7 +129,7 @@ func TestBroadcastExcludesAndSharesBytes(t *testing.T) {
 }
 
 func TestCacheChannel(t *testing.T) {
-	h := New()
+	h := New(Options{})
 	info := pusher.ParseChannel("cache-p")
 	s1 := &fakeSub{id: "1.1"}
 	res, _ := h.Subscribe("cache-p", info, s1, nil, 0)
@@ -151,7 +151,7 @@ func TestCacheChannel(t *testing.T) {
 }
 
 func TestChannelsFilter(t *testing.T) {
-	h := New()
+	h := New(Options{})
 	for _, n := range []string{"presence-a", "presence-b", "private-c", "d", "#server-to-user-1"} {
 		var m *pusher.Member
 		if strings.HasPrefix(n, "presence-") {
@@ -172,7 +172,7 @@ func TestChannelsFilter(t *testing.T) {
 }
 
 func TestConcurrentSubscribeBroadcast(t *testing.T) {
-	h := New()
+	h := New(Options{})
 	info := pusher.ParseChannel("presence-load")
 	var wg sync.WaitGroup
 	subs := make([]*fakeSub, 64)
@@ -196,7 +196,7 @@ func TestConcurrentSubscribeBroadcast(t *testing.T) {
 func BenchmarkBroadcast(b *testing.B) {
 	for _, n := range []int{1, 100, 1000, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			h := New()
+			h := New(Options{})
 			info := pusher.ParseChannel("c")
 			for i := range n {
 				_, _ = h.Subscribe("c", info, &countSub{id: fmt.Sprintf("1.%d", i)}, nil, 0)
@@ -217,3 +217,54 @@ type countSub struct {
 
 func (c *countSub) SocketID() string { return c.id }
 func (c *countSub) Send([]byte)      { c.n++ }
+
+func TestMaxChannels(t *testing.T) {
+	h := New(Options{MaxChannels: 2})
+	a, b := &fakeSub{id: "1.1"}, &fakeSub{id: "1.2"}
+	pub := pusher.ParseChannel("x")
+	for _, n := range []string{"x", "y"} {
+		if _, err := h.Subscribe(n, pub, a, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.Subscribe("z", pub, b, nil, 0); err == nil || err.(*pusher.Error).Code != pusher.CodeOverChannelLimit || err.(*pusher.Error).Close {
+		t.Fatalf("third channel: %v; want a non-closing %d", err, pusher.CodeOverChannelLimit)
+	}
+	if _, err := h.Subscribe("x", pub, b, nil, 0); err != nil {
+		t.Fatalf("existing channel refused: %v", err)
+	}
+	h.Join("#server-to-user-u", a) // a sign-in's channel is counted, never refused
+	if !h.IsSubscribed("#server-to-user-u", a) || h.ChannelCount() != 3 {
+		t.Fatalf("join: subscribed=%v count=%d", h.IsSubscribed("#server-to-user-u", a), h.ChannelCount())
+	}
+	h.Unsubscribe("#server-to-user-u", a, "")
+	h.Unsubscribe("y", a, "")
+	if _, err := h.Subscribe("z", pub, b, nil, 0); err != nil || h.ChannelCount() != 2 {
+		t.Fatalf("after vacating: %v, count %d", err, h.ChannelCount())
+	}
+}
+
+func TestFlushCounts(t *testing.T) {
+	h := New(Options{CountSubscriptions: true})
+	a, b := &fakeSub{id: "1.1"}, &fakeSub{id: "1.2"}
+	_, _ = h.Subscribe("room", pusher.ParseChannel("room"), a, nil, 0)
+	_, _ = h.Subscribe("room", pusher.ParseChannel("room"), b, nil, 0)
+	_, _ = h.Subscribe("gone", pusher.ParseChannel("gone"), b, nil, 0)
+	h.Unsubscribe("gone", b, "") // vacated: nobody to tell
+	_, _ = h.Subscribe("presence-p", pusher.ParseChannel("presence-p"), a, &pusher.Member{UserID: "u"}, 10)
+	h.Join("#server-to-user-u", a)
+	a.take()
+	b.take()
+	changes := h.FlushCounts()
+	if len(changes) != 1 || changes[0] != (CountChange{Channel: "room", Count: 2}) {
+		t.Fatalf("changes %+v", changes)
+	}
+	for _, s := range []*fakeSub{a, b} {
+		if got := s.take(); len(got) != 1 || got[0] != `{"event":"pusher_internal:subscription_count","channel":"room","data":"{\"subscription_count\":2}"}` {
+			t.Fatalf("%s got %q", s.id, got)
+		}
+	}
+	if changes := h.FlushCounts(); len(changes) != 0 {
+		t.Fatalf("second flush %+v", changes)
+	}
+}

@@ -27,6 +27,8 @@ type Channels interface {
 	Stats(name string) (hub.ChannelStats, bool)
 	Channels(prefix string) []hub.ChannelStats
 	Members(name string) []pusher.Member
+	// FlushCounts sends the changed subscription counts (see hub.Hub).
+	FlushCounts() []hub.CountChange
 }
 
 var _ Channels = (*hub.Hub)(nil)

@@ -54,7 +54,8 @@ type App struct {
 func New(reg *apps.Registry, b broker.Broker, log *slog.Logger) *Node {
 	n := &Node{apps: map[string]*App{}, byKey: map[string]*App{}, broker: b, log: log}
 	for _, a := range reg.All() {
-		st := &App{App: a, Hub: hub.New(), users: map[string]map[Conn]struct{}{}, watchers: map[string]map[Conn]struct{}{}}
+		h := hub.New(hub.Options{MaxChannels: a.Limits.MaxChannels, CountSubscriptions: a.SubscriptionCount})
+		st := &App{App: a, Hub: h, users: map[string]map[Conn]struct{}{}, watchers: map[string]map[Conn]struct{}{}}
 		n.apps[a.ID] = st
 		n.byKey[a.Key] = st
 	}
@@ -121,6 +122,18 @@ func (n *Node) deliver(m broker.Message) {
 		return
 	}
 	a.Hub.Broadcast(m.Channel, m.Frame, m.Exclude)
+}
+
+// FlushSubscriptionCounts sends pusher_internal:subscription_count to the
+// subscribers of the channels whose count changed since the last call; it
+// does nothing unless the app counts subscriptions. Called periodically, it
+// is the debounce. The changes it returns are the seam for the
+// subscription_count webhook.
+func (a *App) FlushSubscriptionCounts() []hub.CountChange {
+	if !a.SubscriptionCount {
+		return nil
+	}
+	return a.Hub.FlushCounts()
 }
 
 // SignIn records c as signed in as u. It returns the watched users that are

@@ -86,6 +86,13 @@ func CacheMiss(channel string) []byte {
 	return append(b, '}')
 }
 
+// SubscriptionCount tells a channel's subscribers how many connections
+// are subscribed to it (pusher-js emits it as pusher:subscription_count).
+func SubscriptionCount(channel string, count int) []byte {
+	inner := strconv.AppendInt([]byte(`{"subscription_count":`), int64(count), 10)
+	return internalEvent("pusher_internal:subscription_count", channel, append(inner, '}'))
+}
+
 // SigninSuccess confirms pusher:signin.
 func SigninSuccess(userData string) []byte {
 	b := AppendString([]byte(`{"user_data":`), userData)

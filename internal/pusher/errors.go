@@ -23,6 +23,11 @@ const (
 	CodeInactivity          = 4202
 	CodeClientEventRejected = 4301
 	CodeWatchlistOverLimit  = 4302
+	// CodeOverChannelLimit refuses a subscription, without closing, when
+	// the connection or the app is at its channel limit. Pusher documents
+	// no code for this; 4303 is Herald's own, in the 4300 range Pusher
+	// reserves for errors sent as pusher:error without closing.
+	CodeOverChannelLimit = 4303
 	// CodeMessageTooBig is the WebSocket close code (RFC 6455) for an
 	// inbound message over the app's max_message_bytes.
 	CodeMessageTooBig = 1009

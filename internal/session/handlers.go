@@ -25,7 +25,8 @@ func (s *Session) subscribe(f pusher.Frame) error {
 		u := s.user
 		s.mu.Unlock()
 		if u == nil || pusher.ServerToUserChannel(u.ID) != sub.Channel {
-			return pusher.Errorf(pusher.CodeUnauthorized, "subscription to %s refused: sign in as that user first", sub.Channel)
+			return s.refuseSubscription(sub.Channel, "not signed in as that user",
+				pusher.Errorf(pusher.CodeUnauthorized, "subscription to %s refused: sign in as that user first", sub.Channel))
 		}
 	case pusher.Private, pusher.PrivateEncrypted:
 		if err := s.verifyChannel(sub.Channel, "", sub.Auth); err != nil {
@@ -33,14 +34,15 @@ func (s *Session) subscribe(f pusher.Frame) error {
 		}
 	case pusher.Presence:
 		if sub.ChannelData == "" {
-			return pusher.Errorf(pusher.CodeUnauthorized, "subscription to %s refused: presence channels need channel_data", sub.Channel)
+			return s.refuseSubscription(sub.Channel, "missing channel_data",
+				pusher.Errorf(pusher.CodeUnauthorized, "subscription to %s refused: presence channels need channel_data", sub.Channel))
 		}
 		if err := s.verifyChannel(sub.Channel, sub.ChannelData, sub.Auth); err != nil {
 			return err
 		}
 		m, err := pusher.ParseChannelData(sub.ChannelData, lim.MaxPresenceUserIDLength, lim.MaxPresenceInfoBytes)
 		if err != nil {
-			return err
+			return s.refuseSubscription(sub.Channel, "bad channel_data", err)
 		}
 		member = &m
 	}
@@ -50,8 +52,15 @@ func (s *Session) subscribe(f pusher.Frame) error {
 	if s.closed {
 		return nil
 	}
+	if _, ok := s.subs[sub.Channel]; !ok && s.channelCountLocked() >= lim.MaxChannelsPerConnection {
+		return s.refuseSubscription(sub.Channel, "connection channel limit",
+			pusher.Errorf(pusher.CodeOverChannelLimit, "subscription to %s refused: this connection is at its limit of %d channels", sub.Channel, lim.MaxChannelsPerConnection))
+	}
 	res, err := s.app.Hub.Subscribe(sub.Channel, info, s, member, lim.MaxPresenceMembers)
 	if err != nil {
+		if pe, ok := err.(*pusher.Error); ok && pe.Code == pusher.CodeOverChannelLimit {
+			return s.refuseSubscription(sub.Channel, "app channel limit", err)
+		}
 		return err
 	}
 	if res.AlreadySubscribed {
@@ -74,6 +83,18 @@ func (s *Session) subscribe(f pusher.Frame) error {
 		s.authorized.Store(true)
 	}
 	return nil
+}
+
+// channelCountLocked is how many channels count against the connection's
+// limit: all but the server-to-user channel a sign-in implies. s.mu is held.
+func (s *Session) channelCountLocked() int {
+	n := len(s.subs)
+	if s.user != nil {
+		if _, ok := s.subs[pusher.ServerToUserChannel(s.user.ID)]; ok {
+			n--
+		}
+	}
+	return n
 }
 
 func (s *Session) unsubscribe(f pusher.Frame) error {
@@ -146,17 +167,18 @@ func (s *Session) allowClientEvent() bool {
 func (s *Session) signin(f pusher.Frame) error {
 	a := s.app
 	if !a.UserAuthentication {
-		return pusher.Fatalf(pusher.CodeUnauthorized, "user authentication is disabled for this app")
+		return s.refuseSignin("user authentication disabled", pusher.Fatalf(pusher.CodeUnauthorized, "user authentication is disabled for this app"))
 	}
 	si, u, err := pusher.DecodeSignin(f.Data)
 	if err != nil {
-		return err
+		return s.refuseSignin("bad signin data", err)
 	}
 	if err := signature.VerifyUserAuth(a.Key, a.Secret, s.id, si.UserData, si.Auth); err != nil {
-		return pusher.Fatalf(pusher.CodeUnauthorized, "sign-in refused: %s", err.Error())
+		return s.refuseSignin(authReason(err), pusher.Fatalf(pusher.CodeUnauthorized, "sign-in refused: %s", err.Error()))
 	}
 	if len(u.Watchlist) > a.Limits.MaxWatchlist {
-		return pusher.Errorf(pusher.CodeWatchlistOverLimit, "watchlist has %d users; the limit is %d", len(u.Watchlist), a.Limits.MaxWatchlist)
+		return s.refuseSignin("watchlist over limit",
+			pusher.Errorf(pusher.CodeWatchlistOverLimit, "watchlist has %d users; the limit is %d", len(u.Watchlist), a.Limits.MaxWatchlist))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -9,10 +9,19 @@ import (
 
 	"github.com/herald-ws/herald/internal/node"
 	"github.com/herald-ws/herald/internal/pusher"
+	"github.com/herald-ws/herald/internal/ratelog"
 )
 
-// Manager creates sessions, tracks them, and runs their timers with one
-// sweep over all sessions instead of a timer per socket.
+// countEvery is how often changed subscription counts are sent: at most one
+// pusher_internal:subscription_count per channel and second. A count is
+// read by people, for whom a second's lag is nothing, and a busy channel's
+// churn then costs each subscriber one frame a second instead of one per
+// join or leave.
+const countEvery = time.Second
+
+// Manager creates sessions, tracks them, runs their timers with one sweep
+// over all sessions instead of a timer per socket, and sends the apps'
+// changed subscription counts.
 //
 // Concurrency: safe for concurrent use; mu guards sessions.
 type Manager struct {
@@ -20,6 +29,7 @@ type Manager struct {
 	log   *slog.Logger
 	now   func() time.Time
 	tick  time.Duration
+	warns *ratelog.Limiter // refusals logged at warn, per reason
 	ready atomic.Bool
 
 	mu       sync.Mutex
@@ -34,7 +44,7 @@ func NewManager(n *node.Node, log *slog.Logger, tick time.Duration) *Manager {
 	if tick <= 0 {
 		tick = 250 * time.Millisecond
 	}
-	m := &Manager{node: n, log: log, now: time.Now, tick: tick, sessions: map[*Session]struct{}{}}
+	m := &Manager{node: n, log: log, now: time.Now, tick: tick, warns: ratelog.New(0, 0), sessions: map[*Session]struct{}{}}
 	m.ready.Store(true)
 	return m
 }
@@ -54,6 +64,13 @@ func (m *Manager) Open(a *node.App, t Transport) (*Session, error) {
 	}
 	now := m.now()
 	s := &Session{mgr: m, app: a, id: pusher.NewSocketID(), t: t, created: now}
+	if ra, ok := t.(remoteAddresser); ok {
+		s.remote = ra.RemoteAddr()
+	}
+	if rate := a.Limits.MaxMessagesPerSecond; rate > 0 {
+		s.inCost = int64(time.Second) / int64(rate)
+		s.inSlack = int64(max(a.Limits.MaxMessagesBurst-1, 0)) * s.inCost
+	}
 	s.log = m.log.With("app", a.ID, "socket_id", s.id)
 	s.lastSeen.Store(now.UnixNano())
 	m.mu.Lock()
@@ -79,17 +96,42 @@ func (m *Manager) Count() int {
 // SlowClosed is how many sessions were cut off for falling behind.
 func (m *Manager) SlowClosed() int64 { return m.slowClosed.Load() }
 
-// Run sweeps the sessions' timers until ctx is done.
+// Run sweeps the sessions' timers, and sends changed subscription counts
+// every countEvery, until ctx is done.
 func (m *Manager) Run(ctx context.Context) {
 	t := time.NewTicker(m.tick)
 	defer t.Stop()
+	var counts <-chan time.Time
+	if m.countsSubscriptions() {
+		ct := time.NewTicker(countEvery)
+		defer ct.Stop()
+		counts = ct.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			m.sweep()
+		case <-counts:
+			m.flushCounts()
 		}
+	}
+}
+
+func (m *Manager) countsSubscriptions() bool {
+	for _, a := range m.node.Apps() {
+		if a.SubscriptionCount {
+			return true
+		}
+	}
+	return false
+}
+
+// flushCounts sends each app's changed subscription counts.
+func (m *Manager) flushCounts() {
+	for _, a := range m.node.Apps() {
+		a.FlushSubscriptionCounts()
 	}
 }
 

@@ -6,9 +6,13 @@
 // (one at a time), writes what Drain returns when Wake is called, and calls
 // Closed once when the socket is gone. Sessions never block on a socket:
 // Send only enqueues, and a session whose queue overflows is cut off (4100).
+// Inbound, each connection has a message budget (a token bucket); a client
+// flooding past it is cut off too (4100), and a session that is closing
+// drops what it is still handed without reading it.
 package session
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -21,11 +25,17 @@ import (
 )
 
 // Transport is what a session needs from the connection carrying it.
-// Both methods must not block: they are called with hub locks held.
+// Wake must not block: it is called with hub locks held.
+//
+// A transport that also has a method RemoteAddr() string (the client's
+// address) gets it logged with refused subscriptions and sign-ins.
 type Transport interface {
 	// Wake tells the transport that Drain has frames (or a close) for it.
 	Wake()
 }
+
+// remoteAddresser is the optional part of a Transport.
+type remoteAddresser interface{ RemoteAddr() string }
 
 // Outbound queue bounds: past either, the client is too far behind.
 const (
@@ -47,10 +57,12 @@ type Session struct {
 	t   Transport
 	log *slog.Logger
 
+	remote     string // client address when the transport tells it, else ""
 	created    time.Time
 	lastSeen   atomic.Int64 // unix nanos of the last inbound message
 	pingedAt   atomic.Int64 // unix nanos of an unanswered server ping, or 0
 	authorized atomic.Bool  // signed in or subscribed to an authorized channel
+	dead       atomic.Bool  // closing or closed: Handle drops messages
 
 	qmu         sync.Mutex
 	queue       [][]byte
@@ -67,6 +79,14 @@ type Session struct {
 	// Client-event rate window; touched only by Handle.
 	ceSecond int64
 	ceCount  int
+
+	// Inbound message budget, a token bucket kept as one timestamp (GCRA):
+	// inNext is when the bucket would be full again, in unix nanos. A
+	// message is allowed while inNext is at most inSlack ahead of now, and
+	// moves it on by inCost. Set by Open; touched only by Handle.
+	inNext  int64
+	inCost  int64 // nanoseconds per message at the sustained rate; 0: no limit
+	inSlack int64 // (burst-1) × inCost
 }
 
 // SocketID implements hub.Subscriber.
@@ -88,6 +108,7 @@ func (s *Session) Send(frame []byte) {
 		s.queue = append(s.queue[:0], pusher.ErrorFrame(pusher.CodeOverCapacity, "client too slow: outbound queue full"))
 		s.queuedBytes = 0
 		s.closing, s.closeCode, s.closeReason = true, pusher.CodeOverCapacity, "client too slow: outbound queue full"
+		s.dead.Store(true)
 		s.qmu.Unlock()
 		s.mgr.slowClosed.Add(1)
 		s.log.Warn("closing slow client: outbound queue full", "code", pusher.CodeOverCapacity)
@@ -103,18 +124,23 @@ func (s *Session) Send(frame []byte) {
 // Close queues a pusher:error with code and message and then a close with
 // code; the transport flushes what is queued before closing. Code 1000 or
 // CodeMessageTooBig send no pusher:error.
-func (s *Session) Close(code int, message string) {
+func (s *Session) Close(code int, message string) { s.closeWith(code, code, message) }
+
+// closeWith is Close with the pusher:error's code (errCode) apart from the
+// close code.
+func (s *Session) closeWith(errCode, code int, message string) {
 	s.qmu.Lock()
 	if s.closing {
 		s.qmu.Unlock()
 		return
 	}
 	if code >= 4000 {
-		frame := pusher.ErrorFrame(code, message)
+		frame := pusher.ErrorFrame(errCode, message)
 		s.queue = append(s.queue, frame)
 		s.queuedBytes += len(frame)
 	}
 	s.closing, s.closeCode, s.closeReason = true, code, message
+	s.dead.Store(true)
 	s.qmu.Unlock()
 	s.log.Debug("closing connection", "code", code, "reason", message)
 	s.t.Wake()
@@ -160,6 +186,7 @@ func (s *Session) Closed() {
 
 	s.qmu.Lock()
 	s.closing = true
+	s.dead.Store(true)
 	s.queue = nil
 	s.qmu.Unlock()
 
@@ -173,9 +200,21 @@ func (s *Session) Closed() {
 	s.mgr.forget(s)
 }
 
-// Handle processes one inbound message.
+// Handle processes one inbound message. Once the session is closing it
+// drops messages unread; past the inbound budget it closes the session.
 func (s *Session) Handle(msg []byte) {
-	s.touch()
+	if s.dead.Load() {
+		return
+	}
+	now := s.touch()
+	if s.inCost != 0 {
+		next := max(s.inNext, now)
+		if next-now > s.inSlack {
+			s.flooded()
+			return
+		}
+		s.inNext = next + s.inCost
+	}
 	f, err := pusher.DecodeFrame(msg)
 	if err != nil {
 		s.fail(err)
@@ -223,9 +262,24 @@ func (s *Session) fail(err error) {
 	s.Send(pusher.ErrorFrame(pe.Code, pe.Message))
 }
 
-func (s *Session) touch() {
-	s.lastSeen.Store(s.mgr.now().UnixNano())
+// touch records inbound activity and returns the time, in unix nanos.
+func (s *Session) touch() int64 {
+	now := s.mgr.now().UnixNano()
+	s.lastSeen.Store(now)
 	s.pingedAt.Store(0)
+	return now
+}
+
+// flooded closes a session over its inbound budget: a pusher:error 4301,
+// as for client events, then the close. The close code is 4100 (over
+// capacity): pusher-js reconnects after a backoff, so a buggy client
+// retries slowly instead of at once (4200) and a legitimate one is not told
+// never to come back (4000-4099).
+func (s *Session) flooded() {
+	lim := s.app.Limits
+	s.closeWith(pusher.CodeClientEventRejected, pusher.CodeOverCapacity,
+		fmt.Sprintf("too many messages: over %d per second (bursts of %d); reconnect later", lim.MaxMessagesPerSecond, lim.MaxMessagesBurst))
+	s.warn("connection closed", "inbound message rate limit", "")
 }
 
 // sweep runs the heartbeat and authorization timers; now is the sweep time.
@@ -249,10 +303,10 @@ func (s *Session) sweep(now time.Time) {
 
 func (s *Session) verifyChannel(channel, channelData, auth string) error {
 	if auth == "" {
-		return pusher.Errorf(pusher.CodeUnauthorized, "subscription to %s refused: missing auth", channel)
+		return s.refuseSubscription(channel, "missing auth", pusher.Errorf(pusher.CodeUnauthorized, "subscription to %s refused: missing auth", channel))
 	}
 	if err := signature.VerifyChannelAuth(s.app.Key, s.app.Secret, s.id, channel, channelData, auth); err != nil {
-		return pusher.Errorf(pusher.CodeUnauthorized, "subscription to %s refused: %s", channel, err.Error())
+		return s.refuseSubscription(channel, authReason(err), pusher.Errorf(pusher.CodeUnauthorized, "subscription to %s refused: %s", channel, err.Error()))
 	}
 	return nil
 }

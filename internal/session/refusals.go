@@ -1,0 +1,61 @@
+package session
+
+import (
+	"errors"
+
+	"github.com/herald-ws/herald/internal/signature"
+)
+
+// Refused channel authorizations and sign-ins are logged at warn level, so
+// that a misconfigured auth endpoint or a probing client shows in the log,
+// with at most a few lines per reason and minute (the Manager's ratelog):
+// a flood of refusals cannot fill the disk. The log never holds the secret,
+// the signature sent or the one expected.
+
+// warn logs msg for reason at warn level unless the reason is over its
+// rate; then the next line logged for it tells how many were suppressed.
+// reason is a fixed string of this package (it keys the rate limit), never
+// client text; channel is "" when there is none.
+func (s *Session) warn(msg, reason, channel string) {
+	ok, suppressed := s.mgr.warns.Allow(msg + ": " + reason)
+	if !ok {
+		return
+	}
+	attrs := make([]any, 0, 8)
+	attrs = append(attrs, "reason", reason)
+	if channel != "" {
+		attrs = append(attrs, "channel", channel)
+	}
+	if s.remote != "" {
+		attrs = append(attrs, "remote", s.remote)
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed", suppressed)
+	}
+	s.log.Warn(msg, attrs...)
+}
+
+// refuseSubscription logs a refused subscription to channel and returns err.
+func (s *Session) refuseSubscription(channel, reason string, err error) error {
+	s.warn("subscription refused", reason, channel)
+	return err
+}
+
+// refuseSignin logs a refused pusher:signin and returns err.
+func (s *Session) refuseSignin(reason string, err error) error {
+	s.warn("sign-in refused", reason, "")
+	return err
+}
+
+// authReason names a signature verification failure.
+func authReason(err error) string {
+	switch {
+	case errors.Is(err, signature.ErrAuthFormat):
+		return "malformed auth"
+	case errors.Is(err, signature.ErrAuthKey):
+		return "wrong app key in auth"
+	case errors.Is(err, signature.ErrAuthSignature):
+		return "bad signature"
+	}
+	return "bad auth"
+}
