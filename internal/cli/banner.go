@@ -12,10 +12,17 @@ import (
 // Laravel .env block and Echo snippet.
 func printBanner(w io.Writer, cfg *config.Config, addr string) {
 	a := cfg.Apps[0]
-	_, port, _ := net.SplitHostPort(addr)
+	host, port, _ := net.SplitHostPort(addr)
+	reach := `It listens on this machine only (loopback). To reach it from other machines
+or containers (Laravel Sail, Docker), start it with --host 0.0.0.0.`
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		reach = fmt.Sprintf(`It listens beyond this machine (host %s, as configured):
+anyone who can reach port %s can use these public credentials.`, host, port)
+	}
 	fmt.Fprintf(w, `
 Herald is running on %s with the built-in development app
 (for development only: anyone can read these credentials).
+%s
 
   app id:     %s
   app key:    %s
@@ -47,5 +54,5 @@ window.Echo = new Echo({
     enabledTransports: ['ws', 'wss'],
 });
 
-`, addr, a.ID, a.Key, a.Secret, a.ID, a.Key, a.Secret, port)
+`, addr, reach, a.ID, a.Key, a.Secret, a.ID, a.Key, a.Secret, port)
 }

@@ -123,14 +123,14 @@ func printRounds(o *out, reps []*loadgen.Report) {
 		o.printf("latency p50        %s\n", stat(func(r *loadgen.Report) float64 { return float64(r.P50) }, " ms", perMs))
 		o.printf("latency p99        %s\n", stat(func(r *loadgen.Report) float64 { return float64(r.P99) }, " ms", perMs))
 	}
-	if reps[0].ServerPID > 0 {
+	if reps[0].ServerPID > 0 && reps[0].RSSPerConnKiB > 0 {
 		o.printf("RSS per conn       %s\n", stat(func(r *loadgen.Report) float64 { return r.RSSPerConnKiB }, " KiB", 1))
 		if !presence {
 			o.printf("CPU per million    %s\n", stat(func(r *loadgen.Report) float64 { return r.CPUPerMillion }, " s", 1))
 		}
 	}
 	var sum loadgen.Report
-	sum.Closed = map[int]int{}
+	sum.Closed, sum.Refused = map[int]int{}, map[string]int{}
 	for _, r := range reps {
 		sum.ConnectFailures += r.ConnectFailures
 		sum.PublishErrors += r.PublishErrors
@@ -140,6 +140,9 @@ func printRounds(o *out, reps []*loadgen.Report) {
 		for code, n := range r.Closed {
 			sum.Closed[code] += n
 		}
+		for reason, n := range r.Refused {
+			sum.Refused[reason] += n
+		}
 		if sum.FirstError == "" {
 			sum.FirstError = r.FirstError
 		}
@@ -147,25 +150,45 @@ func printRounds(o *out, reps []*loadgen.Report) {
 	if sum.ConnectFailures+int(sum.PublishErrors) > 0 {
 		o.printf("failures           %d connections, %d publishes over all rounds\n", sum.ConnectFailures, sum.PublishErrors)
 	}
-	printOutcome(o, &sum, " over all rounds", "nothing lost in any round")
+	printOutcome(o, &sum, " over all rounds", "nothing lost in any round", presence)
 }
 
 // printOutcome ends a report: slow subscribers, close codes, the first
 // error, and whether anything was lost.
-func printOutcome(o *out, r *loadgen.Report, scope, clean string) {
+func printOutcome(o *out, r *loadgen.Report, scope, clean string, presence bool) {
+	printRefused(o, r, presence)
 	if r.Slow > 0 {
 		o.printf("slow subscribers   %d never read; %d cut off with 4100, %d dropped without a close frame (write timeout)\n", r.Slow, r.Closed[4100], r.SlowDropped)
 	}
 	for code, n := range r.Closed {
 		o.printf("closed by server   %d connections with code %d\n", n, code)
 	}
-	if r.FirstError != "" {
+	if r.FirstError != "" && len(r.Refused) == 0 {
 		o.printf("first error        %s\n", r.FirstError)
 	}
 	if r.Lost > 0 {
 		o.printf("%s\n", o.paint(red, fmt.Sprintf("LOST %d messages%s", r.Lost, scope)))
 	} else {
 		o.printf("%s\n", o.paint(green, clean))
+	}
+}
+
+// printRefused lists the connections the server refused, by reason, most
+// frequent first; a presence run past the member limit says which limit.
+func printRefused(o *out, r *loadgen.Report, presence bool) {
+	reasons := make([]string, 0, len(r.Refused))
+	for reason := range r.Refused {
+		reasons = append(reasons, reason)
+	}
+	sort.Slice(reasons, func(i, j int) bool { return r.Refused[reasons[i]] > r.Refused[reasons[j]] })
+	full := false
+	for _, reason := range reasons {
+		o.printf("%s\n", o.paint(red, fmt.Sprintf("refused            %d connections: %s", r.Refused[reason], reason)))
+		full = full || strings.Contains(reason, "is full")
+	}
+	if presence && full {
+		o.printf("                   --presence joins one channel as --conns users: the server's max_presence_members\n" +
+			"                   (apps[].limits in its config) must be at least --conns\n")
 	}
 }
 
@@ -185,7 +208,7 @@ func printBench(o *out, r *loadgen.Report) {
 	o.printf("connections        %d (%d failed) in %.2f s: %.0f connect+subscribe/s\n", r.Conns, r.ConnectFailures, r.ConnectSeconds, r.ConnectRate)
 	if r.MemberAddedWant > 0 {
 		o.printf("presence           %d of %d member_added delivered\n", r.MemberAddedGot, r.MemberAddedWant)
-		if r.ServerPID > 0 {
+		if r.ServerPID > 0 && r.RSSPerConnKiB > 0 {
 			o.printf("server (pid %d)   %.1f KiB RSS per member (connection included)\n", r.ServerPID, r.RSSPerConnKiB)
 		}
 	} else {
@@ -193,8 +216,12 @@ func printBench(o *out, r *loadgen.Report) {
 		o.printf("delivered          %d of %d: %.0f deliveries/s\n", r.Delivered, r.Expected, r.DeliveryRate)
 		o.printf("latency            p50 %s  p90 %s  p99 %s  max %s\n", ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max))
 		if r.ServerPID > 0 {
-			o.printf("server (pid %d)   %.1f KiB RSS per connection, %.2f CPU s per million deliveries\n", r.ServerPID, r.RSSPerConnKiB, r.CPUPerMillion)
+			rss := "RSS did not grow measurably"
+			if r.RSSPerConnKiB > 0 {
+				rss = fmt.Sprintf("%.1f KiB RSS per connection", r.RSSPerConnKiB)
+			}
+			o.printf("server (pid %d)   %s, %.2f CPU s per million deliveries\n", r.ServerPID, rss, r.CPUPerMillion)
 		}
 	}
-	printOutcome(o, r, "", "nothing lost")
+	printOutcome(o, r, "", "nothing lost", r.MemberAddedWant > 0)
 }

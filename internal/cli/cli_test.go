@@ -124,9 +124,10 @@ func TestBenchShortRun(t *testing.T) {
 	}
 }
 
-func TestDoctorExitCodes(t *testing.T) {
-	// doctor reads the process environment, as Laravel does: keep the
-	// runner's own variables out of the fixtures' verdicts.
+// clearLaravelEnv keeps the runner's own Laravel variables out of the
+// test: doctor, ping, publish and serve read the process environment.
+func clearLaravelEnv(t *testing.T) {
+	t.Helper()
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
 		for _, p := range []string{"APP_", "BROADCAST_", "QUEUE_", "REVERB_", "PUSHER_", "VITE_"} {
@@ -136,6 +137,10 @@ func TestDoctorExitCodes(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestDoctorExitCodes(t *testing.T) {
+	clearLaravelEnv(t)
 	code, out, _ := run("doctor", "--env", "../doctor/testdata/seed.env")
 	if code != 1 || !strings.Contains(out, "BROADCAST_CONNECTION is defined 2 times") || !strings.Contains(out, "2 errors, 1 warning") {
 		t.Fatalf("seed: exit %d\n%s", code, out)

@@ -12,13 +12,14 @@ import (
 	"github.com/herald-ws/herald/internal/envfile"
 )
 
-const doctorUsage = `Usage: herald doctor [--env path/to/.env] [--config herald.yaml] [--url https://app.example.com] [--json]
+const doctorUsage = `Usage: herald doctor [--env path/to/.env] [--config herald.yaml] [--url https://app.example.com] [--strict] [--json]
 
 Reads a Laravel .env (and Herald's config) and reports the mistakes that
 silently break broadcasting, each with its severity, file and line, why it
-matters and the fix. Exit code 0 when there are no errors or warnings,
-1 otherwise (also when the .env or the config cannot be read), 2 on a
-usage error.
+matters and the fix. Errors break broadcasting; warnings do not (yet), but
+should be fixed before production. Exit code 0 when there is no error
+(with --strict: no error and no warning), 1 otherwise (also when the .env
+or the config cannot be read), 2 on a usage error.
 
 Flags:
 `
@@ -31,6 +32,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", "", "Herald config file to compare with")
 	appURL := fs.String("url", "", "where browsers load the app (default: APP_URL)")
 	asJSON := fs.Bool("json", false, "print the findings as JSON")
+	strict := fs.Bool("strict", false, "exit 1 on warnings too (for CI)")
 	if err := fs.Parse(args); err != nil {
 		return exitForParse(err)
 	}
@@ -63,7 +65,7 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 	} else {
 		printDoctor(newOut(stdout), rep)
 	}
-	if !rep.OK {
+	if !rep.OK || *strict && !rep.Clean {
 		return 1
 	}
 	return 0
@@ -90,8 +92,11 @@ func printDoctor(o *out, r *doctor.Report) {
 		o.printf("    fix: %s\n\n", f.Fix)
 	}
 	color := green
-	if !r.OK {
+	switch {
+	case !r.OK:
 		color = red
+	case !r.Clean:
+		color = yellow
 	}
 	o.printf("%s\n", o.paint(color, strings.ToUpper(r.Verdict[:1])+r.Verdict[1:]))
 }

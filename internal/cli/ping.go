@@ -10,12 +10,17 @@ import (
 	"github.com/herald-ws/herald/internal/probe"
 )
 
-const pingUsage = `Usage: herald ping ws[s]://host[:port][/path] --app-id ID --key KEY --secret SECRET [flags]
+const pingUsage = `Usage: herald ping [ws[s]://host[:port][/path]] [--env .env] [--app-id ID --key KEY --secret SECRET] [flags]
 
 Checks a deployment end to end: connects like pusher-js, subscribes to a
 fresh public and private channel, publishes through the HTTP API and waits
 for the event. Each step is timed; a failure names the step and its likely
-cause. Exit code 0 when every step passed, 1 otherwise.
+cause. Exit code 0 when every step passed, 1 otherwise, 2 on a usage error.
+
+What the flags and the URL leave out is read as Laravel reads it, from the
+environment and then the --env file: the credentials from REVERB_APP_ID,
+REVERB_APP_KEY and REVERB_APP_SECRET, the URL from REVERB_SCHEME,
+REVERB_HOST and REVERB_PORT (where Echo connects).
 
 Flags:
 `
@@ -25,12 +30,13 @@ func ping(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, pingUsage); fs.PrintDefaults() }
 	var o probe.Options
-	fs.StringVar(&o.AppID, "app-id", "", "app id (REVERB_APP_ID)")
-	fs.StringVar(&o.Key, "key", "", "app key (REVERB_APP_KEY)")
-	fs.StringVar(&o.Secret, "secret", "", "app secret (REVERB_APP_SECRET)")
+	fs.StringVar(&o.AppID, "app-id", "", "app id (default REVERB_APP_ID)")
+	fs.StringVar(&o.Key, "key", "", "app key (default REVERB_APP_KEY)")
+	fs.StringVar(&o.Secret, "secret", "", "app secret (default REVERB_APP_SECRET)")
 	fs.StringVar(&o.APIURL, "api-url", "", "HTTP API base URL (default: the WebSocket URL with http/https)")
 	fs.IntVar(&o.Count, "count", 1, "publish→receive round trips to time (p50/p99 when > 1)")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Second, "time limit of each step")
+	envPath := fs.String("env", "", "Laravel .env file to read REVERB_* from")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	url, rest := splitPositional(args)
 	if err := fs.Parse(rest); err != nil {
@@ -39,8 +45,17 @@ func ping(args []string, stdout, stderr io.Writer) int {
 	if url == "" && fs.NArg() > 0 {
 		url = fs.Arg(0)
 	}
+	env, err := envLookup(*envPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "herald ping: %v\n", err)
+		return 1
+	}
+	fill(env, map[*string]string{&o.AppID: "REVERB_APP_ID", &o.Key: "REVERB_APP_KEY", &o.Secret: "REVERB_APP_SECRET"})
+	if url == "" {
+		url = clientURL(env)
+	}
 	if url == "" || o.AppID == "" || o.Key == "" || o.Secret == "" {
-		fmt.Fprintln(stderr, "herald ping: a URL, --app-id, --key and --secret are required")
+		fmt.Fprintln(stderr, "herald ping: a URL (or REVERB_HOST), --app-id, --key and --secret (or REVERB_APP_ID, REVERB_APP_KEY, REVERB_APP_SECRET) are required")
 		fs.Usage()
 		return 2
 	}

@@ -7,18 +7,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/herald-ws/herald/internal/probe"
 )
 
-const publishUsage = `Usage: herald publish --channel C [--channel C2 …] --event E --data JSON [flags]
+const publishUsage = `Usage: herald publish --channel C [--channel C2 …] --event E --data JSON [--env .env] [flags]
 
 Publishes one event through the Pusher HTTP API, signed like Laravel's
 broadcaster. Credentials default to REVERB_APP_ID, REVERB_APP_KEY,
-REVERB_APP_SECRET and the API URL to http://127.0.0.1:${REVERB_SERVER_PORT:-8080}.
+REVERB_APP_SECRET and the API URL to http://127.0.0.1:${REVERB_SERVER_PORT:-8080},
+read as Laravel reads them: from the environment, then the --env file.
 
 Flags:
 `
@@ -38,14 +38,31 @@ func publish(args []string, stdout, stderr io.Writer) int {
 	data := fs.String("data", "", "event data (JSON text, sent as the data string)")
 	socketID := fs.String("socket-id", "", "socket id to exclude")
 	api := &probe.API{}
-	port := envOr("REVERB_SERVER_PORT", "8080")
-	fs.StringVar(&api.BaseURL, "url", "http://127.0.0.1:"+port, "HTTP API base URL")
-	fs.StringVar(&api.AppID, "app-id", os.Getenv("REVERB_APP_ID"), "app id")
-	fs.StringVar(&api.Key, "key", os.Getenv("REVERB_APP_KEY"), "app key")
-	fs.StringVar(&api.Secret, "secret", os.Getenv("REVERB_APP_SECRET"), "app secret")
+	fs.StringVar(&api.BaseURL, "url", "", "HTTP API base URL (default http://127.0.0.1:${REVERB_SERVER_PORT:-8080})")
+	fs.StringVar(&api.AppID, "app-id", "", "app id (default REVERB_APP_ID)")
+	fs.StringVar(&api.Key, "key", "", "app key (default REVERB_APP_KEY)")
+	fs.StringVar(&api.Secret, "secret", "", "app secret (default REVERB_APP_SECRET)")
+	envPath := fs.String("env", "", "Laravel .env file to read REVERB_* from")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := fs.Parse(args); err != nil {
 		return exitForParse(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "herald publish: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	env, err := envLookup(*envPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "herald publish: %v\n", err)
+		return 1
+	}
+	fill(env, map[*string]string{&api.AppID: "REVERB_APP_ID", &api.Key: "REVERB_APP_KEY", &api.Secret: "REVERB_APP_SECRET"})
+	if api.BaseURL == "" {
+		port := env("REVERB_SERVER_PORT")
+		if port == "" {
+			port = "8080"
+		}
+		api.BaseURL = "http://127.0.0.1:" + port
 	}
 	var missing []string
 	for name, v := range map[string]string{"--event": *event, "--data": *data, "--app-id": api.AppID, "--key": api.Key, "--secret": api.Secret} {
@@ -88,11 +105,4 @@ func publish(args []string, stdout, stderr io.Writer) int {
 		o.printf("%s %s on %s (%s)\n", o.paint(green, "✓ published"), *event, strings.Join(channels, ", "), ms(time.Since(start)))
 	}
 	return 0
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }

@@ -35,6 +35,10 @@ type Config struct {
 	// DefaultApp is true when no app was configured anywhere and the
 	// built-in development app is used.
 	DefaultApp bool
+	// Warnings are what Load noticed that does not stop Herald but may not
+	// be what the operator meant (a misspelled variable, a Reverb switch
+	// Herald does not implement), each naming its source; serve logs them.
+	Warnings []string
 
 	// origin records where each setting came from, keyed by its path
 	// ("apps[0].key"), so that Validate can name the source of a problem.
@@ -64,6 +68,10 @@ type Server struct {
 	// than two windows apart) waits so that more events share one write;
 	// 0 writes every event at once. Epoll transport only.
 	CoalesceWindow time.Duration
+	// RequestTimeout bounds reading the body of an HTTP request that is not
+	// a WebSocket upgrade (the header has its own 10 s); a client slower
+	// than that gets 408 and its connection closed. 0 means 10 s.
+	RequestTimeout time.Duration
 }
 
 // Log configures logging.
@@ -119,12 +127,13 @@ func NewApp() *apps.App {
 }
 
 // Default is the configuration when nothing is configured: the built-in
-// development app on 0.0.0.0:8080, logging text at info.
+// development app on 127.0.0.1:8080 (loopback: its credentials are
+// public), logging text at info.
 func Default() *Config {
 	a := NewApp()
 	a.ID, a.Key, a.Secret = DefaultAppID, DefaultAppKey, DefaultAppSecret
 	return &Config{
-		Server:     Server{Host: "0.0.0.0", Port: 8080, ShutdownTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, CoalesceWindow: 5 * time.Millisecond},
+		Server:     Server{Host: LoopbackHost, Port: 8080, ShutdownTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, CoalesceWindow: 5 * time.Millisecond},
 		Log:        Log{Level: "info", Format: "text"},
 		Apps:       []*apps.App{a},
 		DefaultApp: true,

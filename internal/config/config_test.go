@@ -60,7 +60,7 @@ func TestLoadNothing(t *testing.T) {
 		t.Fatalf("DefaultApp %v, %d apps", c.DefaultApp, len(c.Apps))
 	}
 	sameApp(t, c.Apps[0], devApp())
-	want := Server{Host: "0.0.0.0", Port: 8080, Path: "", ShutdownTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, CoalesceWindow: 5 * time.Millisecond}
+	want := Server{Host: "127.0.0.1", Port: 8080, Path: "", ShutdownTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, CoalesceWindow: 5 * time.Millisecond}
 	if c.Server != want || c.Log != (Log{Level: "info", Format: "text"}) {
 		t.Errorf("server %+v log %+v", c.Server, c.Log)
 	}

@@ -27,13 +27,15 @@ func Load(opts Options) (*Config, error) {
 		fileApps, ferrs = readFile(opts.File, cfg)
 		errs = append(errs, ferrs...)
 	}
-	set, serrs := collect(opts)
+	g, serrs := collect(opts)
 	errs = append(errs, serrs...)
-	errs = append(errs, applyText(cfg, set, fileApps)...)
+	errs = append(errs, applyText(cfg, g, fileApps)...)
+	cfg.defaultHost()
 	errs = append(errs, cfg.problems()...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	cfg.Warnings = g.warnings()
 	return cfg, nil
 }
 
@@ -76,23 +78,33 @@ type given struct {
 	src   source
 }
 
+// gathered is what the .env file, the environment and the flags give.
+type gathered struct {
+	set  map[string]given // the settings, by path
+	vars map[string]given // every variable of the .env file and the environment, by name (for hints)
+}
+
 // collect gathers the settings given by the .env file, the
 // environment and the flags, keyed by path; a later source replaces an
 // earlier one. Empty variables count as unset: a Laravel .env often has
 // REVERB_APP_MAX_CONNECTIONS= to mean "the default".
-func collect(opts Options) (map[string]given, []error) {
+func collect(opts Options) (*gathered, []error) {
 	environ := map[string]string{}
 	for _, kv := range opts.Environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			environ[k] = v
 		}
 	}
-	out := map[string]given{}
+	g := &gathered{set: map[string]given{}, vars: map[string]given{}}
+	out := g.set
 	var errs []error
 	if opts.EnvFile != "" {
-		if err := fromEnvFile(opts.EnvFile, environ, out); err != nil {
+		if err := fromEnvFile(opts.EnvFile, environ, g); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	for k, v := range environ {
+		g.vars[k] = given{v, source{at: "environment", key: k}}
 	}
 	for _, s := range overridable {
 		if v := environ[s.env]; s.env != "" && v != "" {
@@ -106,13 +118,13 @@ func collect(opts Options) (map[string]given, []error) {
 			}
 		}
 	}
-	return out, errs
+	return g, errs
 }
 
 // fromEnvFile adds the Reverb variables of a Laravel .env file, as Laravel
 // reads them: the last definition of a name wins and ${NAME} is
 // interpolated, from the environment first.
-func fromEnvFile(path string, environ map[string]string, out map[string]given) error {
+func fromEnvFile(path string, environ map[string]string, g *gathered) error {
 	f, err := envfile.ParseFile(path)
 	if err != nil {
 		var syntax *envfile.SyntaxError
@@ -124,8 +136,11 @@ func fromEnvFile(path string, environ map[string]string, out map[string]given) e
 	values := f.Resolve(func(k string) (string, bool) { v, ok := environ[k]; return v, ok })
 	for _, s := range overridable {
 		if e, ok := f.Lookup(s.env); ok && s.env != "" && values[s.env] != "" {
-			out[s.path] = given{values[s.env], source{at: fmt.Sprintf("%s:%d", f.Path, e.Line), key: s.env}}
+			g.set[s.path] = given{values[s.env], source{at: fmt.Sprintf("%s:%d", f.Path, e.Line), key: s.env}}
 		}
+	}
+	for _, e := range f.Entries { // the last definition wins
+		g.vars[e.Key] = given{values[e.Key], source{at: fmt.Sprintf("%s:%d", f.Path, e.Line), key: e.Key}}
 	}
 	return nil
 }
@@ -150,11 +165,12 @@ func flagValues(f Overrides) map[string]string {
 // applyText applies the settings given as text to cfg. When the config
 // file lists no apps, credentials given here define the first app, and
 // then all three are required.
-func applyText(cfg *Config, set map[string]given, fileApps bool) []error {
+func applyText(cfg *Config, g *gathered, fileApps bool) []error {
 	var errs []error
+	set := g.set
 	incomplete := false
 	if !fileApps {
-		if err := credentialsApp(cfg, set); err != nil {
+		if err := credentialsApp(cfg, g); err != nil {
 			errs, incomplete = append(errs, err), true
 			for _, p := range credentialPaths {
 				cfg.refuse(p)
@@ -180,17 +196,17 @@ var credentialPaths = []string{"apps[0].id", "apps[0].key", "apps[0].secret"}
 
 // credentialsApp replaces the development app with a new one when id, key
 // or secret are given, and reports which are missing.
-func credentialsApp(cfg *Config, set map[string]given) error {
+func credentialsApp(cfg *Config, g *gathered) error {
 	var have []given
 	var missing []string
 	for _, s := range overridable {
 		if !slices.Contains(credentialPaths, s.path) {
 			continue
 		}
-		if g, ok := set[s.path]; ok {
-			have = append(have, g)
+		if v, ok := g.set[s.path]; ok {
+			have = append(have, v)
 		} else {
-			missing = append(missing, fmt.Sprintf("%s (--%s)", s.env, s.flag))
+			missing = append(missing, fmt.Sprintf("%s (--%s)%s", s.env, s.flag, g.misspelledHint(s.env)))
 		}
 	}
 	switch {

@@ -72,7 +72,7 @@ func (c *checker) broadcastConnection() {
 	}
 	switch {
 	case !hasConn:
-		if hasDriver {
+		if hasDriver || c.typoFor["BROADCAST_CONNECTION"] {
 			return // reported above
 		}
 		c.add(Finding{Severity: Error, Check: "broadcast-connection", Title: "BROADCAST_CONNECTION is not set",
@@ -86,6 +86,96 @@ func (c *checker) broadcastConnection() {
 	}
 }
 
+// laravelConnections are the broadcast connections Laravel's
+// config/broadcasting.php defines.
+var laravelConnections = []string{"reverb", "pusher", "ably", "redis", "log", "null"}
+
+// connectionName flags a BROADCAST_CONNECTION that Laravel does not define
+// out of the box: a near miss of one of its names is a typo, and Laravel
+// then throws "Broadcast connection [rever] is not defined" on every
+// broadcast; another name is fine only if config/broadcasting.php adds it.
+func (c *checker) connectionName() {
+	conn, e, ok := c.get("BROADCAST_CONNECTION")
+	if !ok || conn == "" || slices.Contains(laravelConnections, conn) {
+		return
+	}
+	f := Finding{Check: "broadcast-connection", Line: e.Line, Lines: []string{lineOf(e)}}
+	if meant, near := config.Closest(strings.ToLower(conn), laravelConnections); near {
+		f.Severity, f.Title = Error, fmt.Sprintf("BROADCAST_CONNECTION=%s is not a broadcast connection: did you mean %s?", conn, meant)
+		f.Why = fmt.Sprintf("Laravel's connections are %s (names are case-sensitive): every broadcast fails with \"Broadcast connection [%s] is not defined\".", strings.Join(laravelConnections, ", "), conn)
+		f.Fix = "Set BROADCAST_CONNECTION=" + meant + "."
+	} else {
+		f.Severity, f.Title = Warning, "BROADCAST_CONNECTION="+conn+" is not one of Laravel's connections"
+		f.Why = fmt.Sprintf("Laravel defines %s; unless config/broadcasting.php adds a %q connection, every broadcast fails with \"Broadcast connection [%s] is not defined\".", strings.Join(laravelConnections, ", "), conn, conn)
+		f.Fix = "Set BROADCAST_CONNECTION=reverb (or check that config/broadcasting.php defines " + conn + ")."
+	}
+	c.add(f)
+}
+
+// prefix is the variable prefix of the active connection: PUSHER with
+// BROADCAST_CONNECTION=pusher, REVERB otherwise.
+func (c *checker) prefix() string {
+	if conn, _, _ := c.get("BROADCAST_CONNECTION"); conn == "pusher" {
+		return "PUSHER"
+	}
+	return "REVERB"
+}
+
+// typos flags variables whose names look like misspellings of the ones
+// Laravel, Echo's build or Herald read: the misspelled one is ignored, and
+// the meant one is missing or keeps a value nobody meant to keep.
+func (c *checker) typos() {
+	c.typoFor = map[string]bool{}
+	seen := map[string]bool{}
+	for _, e := range c.o.Env.Entries {
+		meant, ok := config.Misspelling(e.Key)
+		if !ok || seen[e.Key] {
+			continue
+		}
+		seen[e.Key] = true
+		e, _ = c.o.Env.Lookup(e.Key) // the definition that takes effect
+		f := Finding{Severity: Warning, Check: "typo", Line: e.Line, Lines: []string{lineOf(e)},
+			Title: fmt.Sprintf("%s looks like a misspelling of %s", e.Key, meant),
+			Fix:   fmt.Sprintf("Rename %s to %s.", e.Key, meant)}
+		if m, me, defined := c.get(meant); defined {
+			f.Lines = append(f.Lines, lineOf(me))
+			f.Why = fmt.Sprintf("Nothing reads %s; %s (line %d, %q) takes effect, so whoever edits the misspelled line changes nothing.", e.Key, meant, me.Line, m)
+			f.Fix = fmt.Sprintf("Delete %s, or merge it into %s.", e.Key, meant)
+		} else {
+			c.typoFor[meant] = true
+			f.Title = fmt.Sprintf("%s is not set, but line %d sets %s: did you mean %s?", meant, e.Line, e.Key, meant)
+			f.Why = fmt.Sprintf("Laravel and Herald read %s only; %s is ignored, so %s takes its default.", meant, e.Key, meant)
+			if c.critical(meant) {
+				f.Severity = Error
+				f.Why = fmt.Sprintf("Laravel and Herald read %s only; %s is ignored, so broadcasting runs without it.", meant, e.Key)
+			}
+		}
+		c.add(f)
+	}
+}
+
+// critical reports whether broadcasting fails without the variable.
+func (c *checker) critical(name string) bool {
+	p := c.prefix()
+	switch name {
+	case "BROADCAST_CONNECTION", p + "_APP_ID", p + "_APP_KEY", p + "_APP_SECRET", p + "_HOST", "VITE_" + p + "_APP_KEY", "VITE_" + p + "_HOST":
+		return true
+	}
+	return false
+}
+
+// scaling warns that Reverb's scale-out switch does nothing in Herald.
+func (c *checker) scaling() {
+	v, e, ok := c.get("REVERB_SCALING_ENABLED")
+	if !ok || !config.Truthy(v) {
+		return
+	}
+	c.add(Finding{Severity: Warning, Check: "scaling", Line: e.Line, Lines: []string{lineOf(e)},
+		Title: "REVERB_SCALING_ENABLED=" + v + ": Herald runs as a single node",
+		Why:   "Herald does not implement Reverb's Redis scaling yet: each Herald delivers only to its own connections, so behind a load balancer an event published to one server never reaches the sockets of another.",
+		Fix:   "Run one Herald (it holds tens of thousands of connections) and set REVERB_SCALING_ENABLED=false."})
+}
+
 // exampleValues are credentials copied from docs and samples.
 var exampleValues = map[string]bool{
 	config.DefaultAppID: true, config.DefaultAppKey: true, config.DefaultAppSecret: true, "app-id": true, "app-key": true, "app-secret": true,
@@ -94,17 +184,14 @@ var exampleValues = map[string]bool{
 }
 
 func (c *checker) credentials() {
-	prefix := "REVERB"
-	if conn, _, _ := c.get("BROADCAST_CONNECTION"); conn == "pusher" {
-		prefix = "PUSHER"
-	}
+	prefix := c.prefix()
 	for _, k := range []struct {
 		name string
 		min  int
 	}{{prefix + "_APP_KEY", 16}, {prefix + "_APP_SECRET", 20}} {
 		v, e, ok := c.get(k.name)
 		if !ok {
-			if c.broadcastKeysSet() {
+			if c.broadcastKeysSet() && !c.typoFor[k.name] {
 				c.add(Finding{Severity: Error, Check: "credentials", Title: k.name + " is not set",
 					Why: "Without it clients cannot connect and Laravel cannot sign API requests.", Fix: "Run `herald keygen` and paste its lines."})
 			}
@@ -115,8 +202,14 @@ func (c *checker) credentials() {
 			c.add(Finding{Severity: Error, Check: "credentials", Line: e.Line, Lines: []string{lineOf(e)}, Title: k.name + " is empty",
 				Why: "Clients cannot connect and Laravel cannot sign API requests with an empty value.", Fix: "Run `herald keygen` and paste its lines."})
 		case exampleValues[strings.ToLower(v)]:
-			c.add(Finding{Severity: Error, Check: "credentials", Line: e.Line, Lines: []string{lineOf(e)}, Title: k.name + " is an example value",
-				Why: "Anyone who read the same docs knows it: with the secret they can sign subscriptions to private channels and publish events.", Fix: "Run `herald keygen` and use fresh values on both Laravel and Herald."})
+			// They work, and a development machine is where they belong;
+			// in production they are an open door.
+			sev, why := Warning, "Fine for development, but anyone who read the same docs knows it: in production, with the secret they could sign subscriptions to private channels and publish events."
+			if c.production() {
+				sev, why = Error, "APP_ENV=production, and anyone who read the same docs knows it: with the secret they can sign subscriptions to private channels and publish events."
+			}
+			c.add(Finding{Severity: sev, Check: "credentials", Line: e.Line, Lines: []string{lineOf(e)}, Title: k.name + " is an example value",
+				Why: why, Fix: "Run `herald keygen` and use fresh values on both Laravel and Herald."})
 		case len(v) < k.min:
 			c.add(Finding{Severity: Warning, Check: "credentials", Line: e.Line, Lines: []string{lineOf(e)}, Title: fmt.Sprintf("%s is short (%d characters)", k.name, len(v)),
 				Why: fmt.Sprintf("Short values can be guessed; use at least %d random characters.", k.min), Fix: "Run `herald keygen` for strong values."})
@@ -143,6 +236,8 @@ func (c *checker) vite() {
 		}
 		client, e, ok := c.get(vitePrefix + p)
 		switch {
+		case !ok && c.typoFor[vitePrefix+p]:
+			// reported by typos
 		case !ok:
 			c.add(Finding{Severity: Error, Check: "vite", Title: vitePrefix + p + " is missing",
 				Why: "Echo in the browser is built from VITE_* variables; without it the client connects with undefined " + strings.ToLower(p) + ".",

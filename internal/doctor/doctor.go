@@ -47,7 +47,12 @@ type Options struct {
 type Report struct {
 	Findings []Finding `json:"findings"`
 	Verdict  string    `json:"verdict"`
-	OK       bool      `json:"ok"` // no errors and no warnings
+	// OK is true when there is no error: as far as doctor can tell,
+	// broadcasting works as configured. Warnings never make it false, so
+	// the verdict never contradicts a setup that delivers events.
+	OK bool `json:"ok"`
+	// Clean is true when there is neither an error nor a warning.
+	Clean bool `json:"clean"`
 }
 
 // Check runs every check.
@@ -55,19 +60,23 @@ func Check(o Options) *Report {
 	c := &checker{o: o}
 	if o.Env != nil {
 		c.vals = o.Env.Effective(o.Environ)
+		c.typos() // first: the checks of missing names defer to it
 		c.duplicates()
 		c.broadcastConnection()
+		c.connectionName()
 		c.credentials()
 		c.vite()
 		c.hostAndPorts()
 		c.queue()
 		c.origins()
+		c.scaling()
 	}
 	if o.Env != nil && o.Config != nil {
 		c.configChecks()
 	}
 	sort.SliceStable(c.findings, func(i, j int) bool { return rank(c.findings[i].Severity) < rank(c.findings[j].Severity) })
-	return &Report{Findings: c.findings, Verdict: verdict(c.findings), OK: countOf(c.findings, Error)+countOf(c.findings, Warning) == 0}
+	errs, warns := countOf(c.findings, Error), countOf(c.findings, Warning)
+	return &Report{Findings: c.findings, Verdict: verdict(c.findings), OK: errs == 0, Clean: errs+warns == 0}
 }
 
 func rank(s string) int {
@@ -96,7 +105,7 @@ func verdict(fs []Finding) string {
 	case e > 0:
 		return fmt.Sprintf("%s, %s, %s: broadcasting will not work as configured", plural(e, "error"), plural(w, "warning"), plural(i, "note"))
 	case w > 0:
-		return fmt.Sprintf("%s, %s: broadcasting may work, but fix the warnings before production", plural(w, "warning"), plural(i, "note"))
+		return fmt.Sprintf("%s, %s: broadcasting should work; fix the warnings before production", plural(w, "warning"), plural(i, "note"))
 	case i > 0:
 		return fmt.Sprintf("no problems found (%s)", plural(i, "note"))
 	}
@@ -114,6 +123,10 @@ type checker struct {
 	o        Options
 	vals     map[string]string // resolved .env values
 	findings []Finding
+	// typoFor holds the names that are not set while a misspelling of
+	// them is: typos reported them, and the checks of missing names leave
+	// them alone.
+	typoFor map[string]bool
 }
 
 func (c *checker) add(f Finding) {

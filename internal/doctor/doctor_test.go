@@ -135,7 +135,20 @@ func TestEachFinding(t *testing.T) {
 		{"connection log", edit(base, "BROADCAST_CONNECTION=log"), nil, "", []string{"error broadcast-connection 4"}},
 		{"empty key", edit(base, "REVERB_APP_KEY=", "VITE_REVERB_APP_KEY="), nil, "", []string{"error credentials 6"}},
 		{"short secret", edit(base, "REVERB_APP_SECRET=abc123"), nil, "", []string{"warning credentials 7"}},
-		{"example secret", edit(base, "REVERB_APP_SECRET=app-secret"), nil, "", []string{"error credentials 7"}},
+		{"example secret", edit(base, "REVERB_APP_SECRET=app-secret"), nil, "", []string{"warning credentials 7"}},
+		{"example secret in production", edit(base, "APP_ENV=production", "QUEUE_CONNECTION=redis", "REVERB_HOST=ws.example.com", "REVERB_ALLOWED_ORIGINS=app.example.com", "REVERB_APP_SECRET=app-secret"), nil, "",
+			[]string{"error credentials 7", "info queue 3"}},
+		{"connection misspelled", edit(base, "BROADCAST_CONNECTION=rever"), nil, "", []string{"error broadcast-connection 4"}},
+		{"connection capitalised", edit(base, "BROADCAST_CONNECTION=Reverb"), nil, "", []string{"error broadcast-connection 4"}},
+		{"connection of its own", edit(base, "BROADCAST_CONNECTION=soketi"), nil, "", []string{"warning broadcast-connection 4"}},
+		{"secret misspelled", edit(base, "-REVERB_APP_SECRET", "REVERB_APP_SECRT=9b7d5f3a1c8e6b4d2f0a7c5e3b1d9f8a"), nil, "", []string{"error typo 15"}},
+		{"app id misspelled", edit(base, "-REVERB_APP_ID", "REVERB_APP_DI=731942"), nil, "", []string{"error typo 15"}},
+		{"connection name misspelled", edit(base, "-BROADCAST_CONNECTION", "BROADCAST_CONECTION=reverb"), nil, "", []string{"error typo 15"}},
+		{"vite host misspelled", edit(base, "-VITE_REVERB_HOST", `VITE_REVERB_HOTS="${REVERB_HOST}"`), nil, "", []string{"error typo 15"}},
+		{"server port misspelled", edit(base, "-REVERB_SERVER_PORT", "REVERB_SERVR_PORT=8080"), nil, "", []string{"warning typo 15"}},
+		{"misspelled next to the real one", edit(base, "REVERB_SERVR_PORT=9000"), nil, "", []string{"warning typo 16"}},
+		{"scaling enabled", edit(base, "REVERB_SCALING_ENABLED=true"), nil, "", []string{"warning scaling 16"}},
+		{"scaling disabled", edit(base, "REVERB_SCALING_ENABLED=false"), nil, "", nil},
 		{"vite missing", edit(base, "-VITE_REVERB_HOST"), nil, "", []string{"error vite 0"}},
 		{"vite literal differs", edit(base, "VITE_REVERB_PORT=6001"), nil, "", []string{"error vite 14"}},
 		{"vite pusher missing", edit(base, "BROADCAST_CONNECTION=pusher", "PUSHER_APP_KEY=f3a9c1e7b5d2a8c4e6f0", "PUSHER_APP_SECRET=9b7d5f3a1c8e6b4d2f0a7c5e3b1d9f8a", "PUSHER_HOST=localhost"), nil, "",
@@ -171,5 +184,34 @@ func TestEachFinding(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A misspelled name is reported once, on its own line, with the name
+// meant — not as the meant name missing.
+func TestTypoFinding(t *testing.T) {
+	r := check(t, edit(base, "-REVERB_APP_SECRET", "REVERB_APP_SECRT=9b7d5f3a1c8e6b4d2f0a7c5e3b1d9f8a"), nil, "")
+	if len(r.Findings) != 1 {
+		t.Fatalf("findings %v", summary(r))
+	}
+	f := r.Findings[0]
+	if f.Title != "REVERB_APP_SECRET is not set, but line 15 sets REVERB_APP_SECRT: did you mean REVERB_APP_SECRET?" ||
+		f.Fix != "Rename REVERB_APP_SECRT to REVERB_APP_SECRET." || r.OK {
+		t.Fatalf("finding %+v ok=%v", f, r.OK)
+	}
+	r = check(t, edit(base, "BROADCAST_CONNECTION=rever"), nil, "")
+	if f := r.Findings[0]; f.Title != "BROADCAST_CONNECTION=rever is not a broadcast connection: did you mean reverb?" || f.Fix != "Set BROADCAST_CONNECTION=reverb." {
+		t.Fatalf("finding %+v", f)
+	}
+}
+
+// Warnings never fail a setup: OK means no errors, Clean no warnings either.
+func TestWarningsKeepOK(t *testing.T) {
+	r := check(t, edit(base, "REVERB_APP_SECRET=abc123"), nil, "")
+	if !r.OK || r.Clean || r.Verdict != "1 warning, 0 notes: broadcasting should work; fix the warnings before production" {
+		t.Fatalf("ok=%v clean=%v verdict %q", r.OK, r.Clean, r.Verdict)
+	}
+	if r := check(t, base, nil, ""); !r.OK || !r.Clean {
+		t.Fatalf("clean: ok=%v clean=%v", r.OK, r.Clean)
 	}
 }

@@ -100,7 +100,11 @@ func TestErrors(t *testing.T) {
 		{"text after the quote", `A="x" y`, `.env:1: A: unexpected "y" after the closing quote`},
 		{"text after a single quote", `A='x'y`, `.env:1: A: unexpected "y" after the closing quote`},
 		{"unknown escape", `A="C:\path"`, `.env:1: A: unexpected escape sequence \p in a double-quoted value (allowed: \n \r \t \f \v \" \\ \$)`},
-		{"unknown escape on a later line", "A=\"ok\nC:\\dir\"", `.env:2: A: unexpected escape sequence \d in a double-quoted value (allowed: \n \r \t \f \v \" \\ \$)`},
+		{"unknown escape on a later line", "A=\"ok\nC:\\dir\"", `.env:1: A: the double quote opened on this line is not closed on it, so the value runs on to line 2, where it fails (unexpected escape sequence \d in a double-quoted value (allowed: \n \r \t \f \v \" \\ \$)); add the missing " on line 1`},
+		// The seed's shape: a secret lost its closing quote, and the value
+		// runs on until the next line with a quote, in another variable.
+		{"unterminated quote ending in a later definition", "REVERB_APP_SECRET=\"abc\nREVERB_HOST=localhost\nVITE_REVERB_APP_KEY=\"${REVERB_APP_KEY}\"\n",
+			`.env:1: REVERB_APP_SECRET: the double quote opened on this line is not closed on it, so the value runs on to line 3, where it fails (unexpected "${REVERB_APP_KEY}\"" after the closing quote); add the missing " on line 1`},
 		{"backslash at the end of a line", "A=\"x\\\ny\"", `.env:1: A: unexpected '\' at the end of the line in a double-quoted value (allowed: \n \r \t \f \v \" \\ \$)`},
 	}
 	for _, c := range cases {

@@ -40,7 +40,7 @@ func (p *parser) value(e *Entry, v string, from int) error {
 		}
 		var err error
 		if st, err = s.step(st, i); err != nil {
-			return err
+			return s.located(err)
 		}
 		if s.v[i] == '\n' {
 			s.line++
@@ -54,6 +54,20 @@ func (p *parser) value(e *Entry, v string, from int) error {
 	}
 	e.Value = s.b.String()
 	return nil
+}
+
+// located reports a problem found on a later line of a double-quoted
+// value at the line where the quote opens: such a value has almost always
+// lost its closing quote, and the line that fails is merely the next one
+// holding a '"' or a '\' — in another variable's definition.
+func (s *valueScanner) located(err error) error {
+	se, ok := err.(*SyntaxError)
+	if !ok || s.line == s.e.Line || s.e.Quote != '"' {
+		return err
+	}
+	msg := strings.TrimPrefix(se.Msg, s.e.Key+": ")
+	return s.p.errorf(s.e.Line, "%s: the double quote opened on this line is not closed on it, so the value runs on to line %d, where it fails (%s); "+
+		"add the missing \" on line %d", s.e.Key, se.Line, msg, s.e.Line)
 }
 
 // more appends the next line when a double-quoted value continues past the

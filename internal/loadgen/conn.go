@@ -109,15 +109,58 @@ func expectFrame(nc net.Conn, br *bufio.Reader, event string) ([]byte, error) {
 			return nil, fmt.Errorf("waiting for %s: %w", event, err)
 		}
 		if op == ws.OpClose {
-			return nil, fmt.Errorf("closed by the server while waiting for %s: %s", event, closeText(p))
+			return nil, &RefusedError{Reason: "closed with " + closeText(p), Waiting: event}
 		}
 		if bytes.Contains(p, []byte(`"event":"`+event+`"`)) {
 			return p, nil
 		}
-		if bytes.Contains(p, []byte(`"event":"pusher:error"`)) {
-			return nil, fmt.Errorf("server error while waiting for %s: %s", event, p)
+		if bytes.Contains(p, []byte(`"event":"pusher:error"`)) || bytes.Contains(p, []byte(`"event":"pusher:subscription_error"`)) {
+			return nil, &RefusedError{Reason: errorText(p), Waiting: event}
 		}
 	}
+}
+
+// RefusedError is a connection or subscription the server refused, with
+// the reason it gave.
+type RefusedError struct {
+	Reason  string // "pusher:error 4009: presence channel presence-bench is full (100 members)"
+	Waiting string // the event the connection was waiting for
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("refused by the server while waiting for %s: %s", e.Waiting, e.Reason)
+}
+
+// errorText renders a pusher:error (or subscription_error) frame as
+// "pusher:error 4009: message"; its data is an object, or one encoded in
+// a string.
+func errorText(frame []byte) string {
+	var f struct {
+		Event string          `json:"event"`
+		Data  json.RawMessage `json:"data"`
+	}
+	var d struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+		Error   string `json:"error"`
+		Status  int    `json:"status"`
+	}
+	if json.Unmarshal(frame, &f) != nil {
+		return string(frame)
+	}
+	data := []byte(f.Data)
+	var s string
+	if json.Unmarshal(f.Data, &s) == nil {
+		data = []byte(s)
+	}
+	if json.Unmarshal(data, &d) != nil {
+		return string(frame)
+	}
+	code, msg := max(d.Code, d.Status), d.Message
+	if msg == "" {
+		msg = d.Error
+	}
+	return fmt.Sprintf("%s %d: %s", f.Event, code, msg)
 }
 
 // socketIDOf extracts the socket id from connection_established.

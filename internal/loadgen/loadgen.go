@@ -9,6 +9,7 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -75,6 +76,7 @@ type Report struct {
 	P99             time.Duration  `json:"latency_p99_ns"`
 	Max             time.Duration  `json:"latency_max_ns"`
 	Closed          map[int]int    `json:"closed_by_code,omitempty"`
+	Refused         map[string]int `json:"refused,omitempty"` // connections the server refused, by the reason it gave
 	ServerPID       int            `json:"server_pid,omitempty"`
 	RSSPerConnKiB   float64        `json:"rss_per_connection_kib,omitempty"`
 	CPUPerMillion   float64        `json:"server_cpu_seconds_per_million_deliveries,omitempty"`
@@ -120,7 +122,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		a.Scheme = strings.Replace(u.Scheme, "ws", "http", 1)
 		o.APIURL = a.String()
 	}
-	rep := &Report{Closed: map[int]int{}, perChannel: map[string]int{}}
+	rep := &Report{Closed: map[int]int{}, Refused: map[string]int{}, perChannel: map[string]int{}}
 	if o.ServerPID == 0 {
 		o.ServerPID = findLocalServer(u.Host)
 	}
@@ -142,7 +144,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var idle procStats
 	if o.ServerPID > 0 {
 		idle, _ = readProc(o.ServerPID)
-		rep.RSSPerConnKiB = float64(idle.RSSBytes-before.RSSBytes) / float64(len(conns)) / 1024
+		// RSS may shrink (a GC returning memory) on a small run: then
+		// there is no figure, rather than a negative one.
+		if grew := idle.RSSBytes - before.RSSBytes; grew > 0 && before.RSSBytes > 0 {
+			rep.RSSPerConnKiB = float64(grew) / float64(len(conns)) / 1024
+		}
 	}
 	if o.Presence {
 		b.awaitMembers(len(conns))
@@ -179,6 +185,7 @@ func (b *bench) connectAll(ctx context.Context) []*conn {
 	start := time.Now()
 	total := o.Conns + o.Slow
 	results := make([]*conn, total)
+	failures := make([]error, total)
 	var next, done atomic.Int64
 	var wg sync.WaitGroup
 	for range o.Dialers {
@@ -193,6 +200,7 @@ func (b *bench) connectAll(ctx context.Context) []*conn {
 				c, err := dial(ctx, b, i)
 				if err != nil {
 					b.fail(err)
+					failures[i] = err
 				} else {
 					results[i] = c
 				}
@@ -208,6 +216,9 @@ func (b *bench) connectAll(ctx context.Context) []*conn {
 	for i, c := range results {
 		if c == nil {
 			b.rep.ConnectFailures++
+			if r, ok := errors.AsType[*RefusedError](failures[i]); ok {
+				b.rep.Refused[r.Reason]++
+			}
 			continue
 		}
 		if !c.slow {
