@@ -64,13 +64,6 @@ func (m *Manager) Open(a *node.App, t Transport) (*Session, error) {
 	}
 	now := m.now()
 	s := &Session{mgr: m, app: a, id: pusher.NewSocketID(), t: t, created: now}
-	if ra, ok := t.(remoteAddresser); ok {
-		s.remote = ra.RemoteAddr()
-	}
-	if rate := a.Limits.MaxMessagesPerSecond; rate > 0 {
-		s.inCost = int64(time.Second) / int64(rate)
-		s.inSlack = int64(max(a.Limits.MaxMessagesBurst-1, 0)) * s.inCost
-	}
 	s.log = m.log.With("app", a.ID, "socket_id", s.id)
 	s.lastSeen.Store(now.UnixNano())
 	m.mu.Lock()

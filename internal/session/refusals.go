@@ -26,8 +26,8 @@ func (s *Session) warn(msg, reason, channel string) {
 	if channel != "" {
 		attrs = append(attrs, "channel", channel)
 	}
-	if s.remote != "" {
-		attrs = append(attrs, "remote", s.remote)
+	if ra, ok := s.t.(remoteAddresser); ok { // asked only here: refusals are rare
+		attrs = append(attrs, "remote", ra.RemoteAddr())
 	}
 	if suppressed > 0 {
 		attrs = append(attrs, "suppressed", suppressed)

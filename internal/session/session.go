@@ -57,7 +57,6 @@ type Session struct {
 	t   Transport
 	log *slog.Logger
 
-	remote     string // client address when the transport tells it, else ""
 	created    time.Time
 	lastSeen   atomic.Int64 // unix nanos of the last inbound message
 	pingedAt   atomic.Int64 // unix nanos of an unanswered server ping, or 0
@@ -82,11 +81,12 @@ type Session struct {
 
 	// Inbound message budget, a token bucket kept as one timestamp (GCRA):
 	// inNext is when the bucket would be full again, in unix nanos. A
-	// message is allowed while inNext is at most inSlack ahead of now, and
-	// moves it on by inCost. Set by Open; touched only by Handle.
-	inNext  int64
-	inCost  int64 // nanoseconds per message at the sustained rate; 0: no limit
-	inSlack int64 // (burst-1) × inCost
+	// message is allowed while inNext is at most (burst-1) × cost ahead of
+	// now, and moves it on by cost, the nanoseconds per message at the
+	// sustained rate. Only the timestamp is per session (an idle socket
+	// pays 8 bytes); the rest comes from the app's limits. Touched only by
+	// Handle.
+	inNext int64
 }
 
 // SocketID implements hub.Subscriber.
@@ -207,13 +207,14 @@ func (s *Session) Handle(msg []byte) {
 		return
 	}
 	now := s.touch()
-	if s.inCost != 0 {
+	if lim := &s.app.Limits; lim.MaxMessagesPerSecond > 0 {
+		cost := int64(time.Second) / int64(lim.MaxMessagesPerSecond)
 		next := max(s.inNext, now)
-		if next-now > s.inSlack {
+		if next-now > int64(max(lim.MaxMessagesBurst-1, 0))*cost {
 			s.flooded()
 			return
 		}
-		s.inNext = next + s.inCost
+		s.inNext = next + cost
 	}
 	f, err := pusher.DecodeFrame(msg)
 	if err != nil {
