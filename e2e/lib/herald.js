@@ -334,6 +334,31 @@ export function errorCode(frame) {
  * frame matching `pred` (waiting for it if needed); `frames` keeps every frame
  * ever received, in order, for negative assertions.
  */
+// A channel with history adds its position to each event as the last two
+// top-level fields, `,"epoch":"…","offset":N}` (README, "Never miss an
+// event"). Pusher's clients ignore them; so that the exact-frame assertions
+// keep checking what Pusher sends (event, channel, data, user_id), the
+// harness checks the fields stand exactly there, then makes them
+// non-enumerable: `f.epoch` and `f.offset` still read them, and
+// `positioned(f)` gives the frame with them for a deepEqual.
+const POSITION_SUFFIX = /,"epoch":"([0-9a-z]+)","offset":(\d+)\}$/;
+function hidePosition(frame, text) {
+  if (frame === null || typeof frame !== 'object' || !('epoch' in frame || 'offset' in frame)) return;
+  const m = POSITION_SUFFIX.exec(text);
+  if (!m || frame.epoch !== m[1] || frame.offset !== Number(m[2])) {
+    frame.badPosition = text; // fails any exact-frame assertion, showing the frame
+    return;
+  }
+  for (const k of ['epoch', 'offset']) {
+    const v = frame[k];
+    delete frame[k];
+    Object.defineProperty(frame, k, { value: v, enumerable: false });
+  }
+}
+
+/** The frame with its history position (epoch, offset) as plain fields. */
+export function positioned(f) { return { ...f, epoch: f.epoch, offset: f.offset }; }
+
 export class RawClient {
   constructor(ws) {
     this.ws = ws;
@@ -349,6 +374,7 @@ export class RawClient {
       this.raw.push(text);
       let frame;
       try { frame = JSON.parse(text); } catch { frame = { unparsable: text }; }
+      hidePosition(frame, text);
       this.frames.push(frame);
       this.queue.push(frame);
       this._pump();

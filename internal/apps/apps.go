@@ -133,7 +133,59 @@ type App struct {
 	// subscribers of a non-presence channel when its subscriber count
 	// changes (Pusher's "subscription counting", off by default).
 	SubscriptionCount bool
-	Limits            Limits
+	// BroadcastToken is the bearer token of POST /broadcast for this app;
+	// "" leaves the endpoint closed for it. Unique across apps: the token
+	// alone says which app a request is for.
+	BroadcastToken string
+	// BroadcastChannel is where POST /broadcast publishes when the request
+	// names no channel; "" means DefaultBroadcastChannel.
+	BroadcastChannel string
+	Limits           Limits
+	// History numbers the events of the channels it covers and keeps their
+	// recent past so subscribers can resume (Herald's extension). The zero
+	// value is off; config.NewApp turns it on for every channel.
+	History History
+}
+
+// History is an app's channel-history settings.
+type History struct {
+	Enabled bool
+	// Channels are the channels with history: "*" for all, "name" for
+	// one, "prefix*" for every channel starting with prefix.
+	Channels []string
+	// MaxEvents is how many events a channel keeps (default 100).
+	MaxEvents int
+	// TTL is how long an event is kept (default 5 minutes).
+	TTL time.Duration
+}
+
+// Covers reports whether channel has history.
+func (h *History) Covers(channel string) bool {
+	if !h.Enabled {
+		return false
+	}
+	for _, p := range h.Channels {
+		if p == "*" || p == channel {
+			return true
+		}
+		if prefix, ok := strings.CutSuffix(p, "*"); ok && strings.HasPrefix(channel, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultBroadcastChannel is the channel of a POST /broadcast that names
+// none, unless the app sets BroadcastChannel.
+const DefaultBroadcastChannel = "broadcast"
+
+// BroadcastChannelOrDefault is the channel a POST /broadcast without one
+// publishes to.
+func (a *App) BroadcastChannelOrDefault() string {
+	if a.BroadcastChannel != "" {
+		return a.BroadcastChannel
+	}
+	return DefaultBroadcastChannel
 }
 
 // OriginAllowed reports whether a connection from origin (an Origin header

@@ -22,6 +22,7 @@ var layers = map[string]int{
 	"internal/config":            1,
 	"internal/hub":               1,
 	"internal/broker/memory":     1,
+	"internal/history":           1,
 	"internal/node":              2,
 	"internal/session":           3,
 	"internal/httpapi":           3,

@@ -24,9 +24,16 @@ Herald is running on %s with the built-in development app
 (for development only: anyone can read these credentials).
 %s
 
-  app id:     %s
-  app key:    %s
-  app secret: %s
+  app id:          %s
+  app key:         %s
+  app secret:      %s
+  broadcast token: %s (new at every start unless HERALD_BROADCAST_TOKEN is set)
+
+Push JSON to the "%s" channel:
+
+curl -X POST http://%s%s/broadcast \
+  -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
+  -d '{"message":{"type":"hello","data":{"text":"Hello from Herald"}}}'
 
 Laravel .env:
 
@@ -37,6 +44,7 @@ REVERB_APP_SECRET=%s
 REVERB_HOST=127.0.0.1
 REVERB_PORT=%s
 REVERB_SCHEME=http
+HERALD_BROADCAST_TOKEN=%s
 
 VITE_REVERB_APP_KEY="${REVERB_APP_KEY}"
 VITE_REVERB_HOST="${REVERB_HOST}"
@@ -54,5 +62,15 @@ window.Echo = new Echo({
     enabledTransports: ['ws', 'wss'],
 });
 
-`, addr, reach, a.ID, a.Key, a.Secret, a.ID, a.Key, a.Secret, port)
+`, addr, reach, a.ID, a.Key, a.Secret, a.BroadcastToken, a.BroadcastChannelOrDefault(), curlHost(host, port), cfg.Server.Path, a.BroadcastToken,
+		a.ID, a.Key, a.Secret, port, a.BroadcastToken)
+}
+
+// curlHost is where a curl on this machine reaches addr's host and port:
+// 127.0.0.1 for a wildcard or loopback host.
+func curlHost(host, port string) string {
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() || ip.IsLoopback() {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/herald-ws/herald/internal/config"
@@ -103,6 +105,11 @@ func serveContext(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		fmt.Fprintf(stderr, "herald: invalid configuration:\n%s\n", indent(err.Error()))
 		return 1
 	}
+	if cfg.DefaultApp && cfg.Apps[0].BroadcastToken == "" {
+		// The development app's POST /broadcast works out of the box, with
+		// a token nobody else knows (the banner shows it).
+		cfg.Apps[0].BroadcastToken = rand.Text()
+	}
 	log := newLogger(cfg.Log, stderr)
 	logStart(log, cfg, so)
 	if limit, err := server.RaiseFileLimit(); err != nil {
@@ -115,6 +122,7 @@ func serveContext(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		fmt.Fprintf(stderr, "herald: %v\n", err)
 		return 1
 	}
+	srv.Version = strings.TrimPrefix(versionString(), "herald ")
 	if err := srv.Listen(); err != nil {
 		fmt.Fprintf(stderr, "herald: %v\n", err)
 		return 1

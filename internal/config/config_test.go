@@ -43,7 +43,7 @@ func devApp() *apps.App {
 		ID: DefaultAppID, Key: DefaultAppKey, Secret: DefaultAppSecret,
 		Enabled: true, AllowedOrigins: []string{"*"}, ClientEvents: "members", UserAuthentication: true,
 		ActivityTimeout: 30 * time.Second, PingInterval: 60 * time.Second, PongTimeout: 30 * time.Second,
-		MaxMessageBytes: 10000, Limits: apps.DefaultLimits,
+		MaxMessageBytes: 10000, Limits: apps.DefaultLimits, History: DefaultHistory(),
 	}
 }
 
@@ -84,6 +84,8 @@ const fullYAML = `server:
 log:
   level: debug
   format: json
+history:
+  max_bytes: 1048576
 apps:
   - id: 884213
     key: file-key
@@ -101,6 +103,7 @@ apps:
     limits:
       max_batch_events: 5
       max_request_bytes: 0x40000
+    history: {channels: ["orders.*", chat], max_events: 50, ttl: 2m}
   - id: second
     key: second-key
     secret: second-secret
@@ -120,7 +123,11 @@ func TestLoadFile(t *testing.T) {
 		AllowedOrigins: []string{"app.example.com", "*.example.org"}, MaxConnections: 500, ClientEvents: "all",
 		UserAuthentication: false, AuthorizedConnectionsTimeout: 500 * time.Millisecond, ActivityTimeout: 45 * time.Second,
 		PingInterval: 1500 * time.Millisecond, PongTimeout: 10 * time.Second, MaxMessageBytes: 20000, Limits: limits,
+		History: apps.History{Enabled: true, Channels: []string{"orders.*", "chat"}, MaxEvents: 50, TTL: 2 * time.Minute},
 	})
+	if c.History.MaxBytes != 1048576 {
+		t.Errorf("history.max_bytes = %d", c.History.MaxBytes)
+	}
 	second := devApp()
 	second.ID, second.Key, second.Secret = "second", "second-key", "second-secret"
 	sameApp(t, c.Apps[1], second)

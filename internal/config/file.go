@@ -160,6 +160,8 @@ func (r *fileReader) top(root *yaml.Node) (definesApps bool) {
 			r.mapping(v, path, r.logField)
 		case "apps":
 			definesApps = r.apps(v)
+		case "history":
+			r.mapping(v, path, r.historyField)
 		default:
 			r.errorf(k, path, "unknown key")
 		}
@@ -299,13 +301,69 @@ func (r *fileReader) appField(a *apps.App, path, key string, k, v *yaml.Node) {
 		r.integer(v, path, &a.MaxMessageBytes)
 	case "subscription_count":
 		r.boolean(v, path, &a.SubscriptionCount)
+	case "broadcast_token":
+		r.str(v, path, &a.BroadcastToken)
+	case "broadcast_channel":
+		r.str(v, path, &a.BroadcastChannel)
 	case "limits":
 		r.limits(&a.Limits, path, v)
+	case "history":
+		r.appHistory(&a.History, path, v)
 	default:
 		r.errorf(k, path, "unknown key")
 		return
 	}
 	r.note(path, k)
+}
+
+// historyField applies the node-wide history section.
+func (r *fileReader) historyField(path, key string, k, v *yaml.Node) {
+	switch key {
+	case "max_bytes":
+		var n int
+		if r.integer(v, path, &n) {
+			r.cfg.History.MaxBytes = int64(n)
+		}
+	default:
+		r.errorf(k, path, "unknown key")
+		return
+	}
+	r.note(path, k)
+}
+
+// appHistory applies an app's history: off/false, on/true, or a mapping
+// of enabled, channels, max_events and ttl.
+func (r *fileReader) appHistory(h *apps.History, path string, n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && !isNull(n) {
+		switch {
+		case n.ShortTag() == "!!bool":
+			r.boolean(n, path, &h.Enabled)
+		case n.Value == "off":
+			h.Enabled = false
+		case n.Value == "on":
+			h.Enabled = true
+		default:
+			r.errorf(n, path, "must be off, on or a mapping with enabled, channels, max_events, ttl (got %s)", describe(n))
+		}
+		return
+	}
+	h.Enabled = true // a mapping switches history on unless it says enabled: false
+	r.mapping(n, path, func(path, key string, k, v *yaml.Node) {
+		switch key {
+		case "enabled":
+			r.boolean(v, path, &h.Enabled)
+		case "channels":
+			r.strList(v, path, &h.Channels)
+		case "max_events":
+			r.integer(v, path, &h.MaxEvents)
+		case "ttl":
+			r.duration(v, path, &h.TTL)
+		default:
+			r.errorf(k, path, "unknown key")
+			return
+		}
+		r.note(path, k)
+	})
 }
 
 // limits applies the limits mapping. A limit the file sets to 0 or less

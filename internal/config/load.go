@@ -70,6 +70,7 @@ var overridable = []textSetting{
 	{"REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM", "", "apps[0].client_events", func(_ *Config, a *apps.App, v string) error { a.ClientEvents = v; return nil }},
 	{"REVERB_ALLOWED_ORIGINS", "", "apps[0].allowed_origins", func(_ *Config, a *apps.App, v string) error { return setOrigins(&a.AllowedOrigins, v) }},
 	{"REVERB_MAX_REQUEST_SIZE", "", "apps[0].limits.max_request_bytes", func(_ *Config, a *apps.App, v string) error { return setBytes(&a.Limits.MaxRequestBytes, v) }},
+	{"HERALD_BROADCAST_TOKEN", "", "apps[0].broadcast_token", func(_ *Config, a *apps.App, v string) error { a.BroadcastToken = v; return nil }},
 }
 
 // given is a setting's text and where it came from.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/herald-ws/herald/internal/apps"
+	"github.com/herald-ws/herald/internal/pusher"
 )
 
 // Validate checks the whole configuration and reports every problem,
@@ -23,10 +24,13 @@ func (c *Config) problems() []error {
 	v := &validator{c: c}
 	v.server()
 	v.log()
+	if c.History.MaxBytes < 0 {
+		v.bad("history.max_bytes", "must be 0 (the default, 64 MiB) or more (got %d)", c.History.MaxBytes)
+	}
 	if len(c.Apps) == 0 {
 		v.errs = append(v.errs, errors.New("apps: at least one app is required"))
 	}
-	ids, keys := map[string]int{}, map[string]int{}
+	ids, keys, tokens := map[string]int{}, map[string]int{}, map[string]int{}
 	for i, a := range c.Apps {
 		p := fmt.Sprintf("apps[%d]", i)
 		if a == nil {
@@ -43,6 +47,11 @@ func (c *Config) problems() []error {
 			v.bad(p+".key", "duplicate of apps[%d].key", j)
 		} else {
 			keys[a.Key] = i
+		}
+		if j, ok := tokens[a.BroadcastToken]; ok && a.BroadcastToken != "" {
+			v.bad(p+".broadcast_token", "same as apps[%d].broadcast_token: the token alone says which app a broadcast is for", j)
+		} else {
+			tokens[a.BroadcastToken] = i
 		}
 		v.app(a, p)
 	}
@@ -153,10 +162,37 @@ func (v *validator) app(a *apps.App, p string) {
 	if a.MaxMessageBytes <= 0 {
 		v.bad(p+".max_message_bytes", "must be positive (got %d)", a.MaxMessageBytes)
 	}
+	v.broadcast(a, p)
 	for _, f := range limitFields(&a.Limits) {
 		if *f.v <= 0 {
 			v.bad(p+".limits."+f.name, "must be positive (got %d)", *f.v)
 		}
+	}
+	v.history(a.History, p+".history")
+}
+
+// maxHistoryEvents bounds history.max_events: a resume queues them all at
+// once, and a session's outbound queue holds 4096 frames.
+const maxHistoryEvents = 4000
+
+func (v *validator) history(h apps.History, p string) {
+	if !h.Enabled {
+		return
+	}
+	if len(h.Channels) == 0 {
+		v.bad(p+".channels", "must list at least one channel, prefix* or \"*\" (or set history: off)")
+	}
+	for _, c := range h.Channels {
+		if strings.TrimSpace(c) == "" || strings.Contains(strings.TrimSuffix(c, "*"), "*") {
+			v.bad(p+".channels", "must hold channel names, prefixes ending in * or \"*\" (got %q)", c)
+			break
+		}
+	}
+	if h.MaxEvents < 1 || h.MaxEvents > maxHistoryEvents {
+		v.bad(p+".max_events", "must be between 1 and %d (got %d)", maxHistoryEvents, h.MaxEvents)
+	}
+	if h.TTL <= 0 {
+		v.bad(p+".ttl", "must be positive (got %s)", h.TTL)
 	}
 }
 
@@ -184,5 +220,30 @@ func limitFields(l *apps.Limits) []limitField {
 		{"max_channels", &l.MaxChannels},
 		{"max_messages_per_second", &l.MaxMessagesPerSecond},
 		{"max_messages_burst", &l.MaxMessagesBurst},
+	}
+}
+
+// MinBroadcastTokenLength keeps a broadcast token out of guessing range:
+// anyone who has it can publish to every channel of the app.
+const MinBroadcastTokenLength = 16
+
+// broadcast checks the settings of POST /broadcast: a token long enough
+// not to be guessed and sendable in an Authorization header, and a
+// default channel that exists.
+func (v *validator) broadcast(a *apps.App, p string) {
+	if t := a.BroadcastToken; t != "" {
+		switch {
+		case len(t) < MinBroadcastTokenLength:
+			v.bad(p+".broadcast_token", "must be at least %d characters (got %d); generate one with: openssl rand -hex 24", MinBroadcastTokenLength, len(t))
+		case strings.IndexFunc(t, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0:
+			v.bad(p+".broadcast_token", "must be printable ASCII without spaces (it is sent as \"Authorization: Bearer <token>\")")
+		}
+	}
+	if c := a.BroadcastChannel; c != "" {
+		if err := pusher.ValidateChannelName(c, a.Limits.MaxChannelNameLength); err != nil {
+			v.bad(p+".broadcast_channel", "%s", err.(*pusher.Error).Message)
+		} else if pusher.ParseChannel(c).Kind == pusher.PrivateEncrypted {
+			v.bad(p+".broadcast_channel", "must not be an encrypted channel: /broadcast publishes plain JSON (got %q)", c)
+		}
 	}
 }

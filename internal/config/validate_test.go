@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herald-ws/herald/internal/apps"
 )
 
 func TestValidate(t *testing.T) {
@@ -52,6 +54,17 @@ func TestValidate(t *testing.T) {
 		{"max message bytes", func(c *Config) { c.Apps[0].MaxMessageBytes = 0 }, []string{"apps[0].max_message_bytes: must be positive (got 0)"}},
 		{"limits", func(c *Config) { c.Apps[0].Limits.MaxPresenceMembers, c.Apps[0].Limits.MaxRequestBytes = 0, -1 }, []string{
 			"apps[0].limits.max_presence_members: must be positive (got 0)", "apps[0].limits.max_request_bytes: must be positive (got -1)"}},
+		{"history off needs nothing else", func(c *Config) { c.Apps[0].History = apps.History{} }, nil},
+		{"history", func(c *Config) {
+			c.History.MaxBytes = -1
+			h := &c.Apps[0].History
+			h.Enabled, h.Channels, h.MaxEvents, h.TTL = true, []string{"a*b"}, 5000, 0
+		}, []string{
+			"history.max_bytes: must be 0 (the default, 64 MiB) or more (got -1)",
+			`apps[0].history.channels: must hold channel names, prefixes ending in * or "*" (got "a*b")`,
+			"apps[0].history.max_events: must be between 1 and 4000 (got 5000)",
+			"apps[0].history.ttl: must be positive (got 0s)",
+		}},
 		{"problems in order", func(c *Config) { c.Log.Format = ""; c.Server.Port = -1; second(c); c.Apps[1].PongTimeout = 0 }, []string{
 			"server.port: must be a port number 1-65535 (got -1)",
 			`log.format: must be one of text, json (got "")`,

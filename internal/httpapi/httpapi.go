@@ -1,5 +1,6 @@
 // Package httpapi serves the Pusher HTTP API: signed requests to publish
-// events, read channel state and terminate user connections. Every refusal
+// events, read channel state and terminate user connections; and Herald's
+// POST /broadcast, which publishes JSON with a bearer token. Every refusal
 // is a JSON error {"error": "…"} with the status code Pusher uses.
 //
 // The handler protects the server from the requests it refuses: it
@@ -43,7 +44,8 @@ const (
 	retryAfter = "1"
 )
 
-// Handler serves /apps/{id}/… below an optional path prefix.
+// Handler serves /apps/{id}/… below an optional path prefix, and
+// /broadcast through ServeBroadcast.
 //
 // Concurrency: ServeHTTP is safe for concurrent use. ReadTimeout and
 // MaxInFlight are set before the handler serves and only read after.
@@ -62,6 +64,7 @@ type Handler struct {
 	log    *slog.Logger
 	warns  *ratelog.Limiter
 	now    func() time.Time
+	tokens []appToken // the apps with a broadcast token
 
 	inFlight atomic.Int64
 	busy     atomic.Int64 // requests refused for MaxInFlight
@@ -69,7 +72,7 @@ type Handler struct {
 
 // New returns the API handler.
 func New(n *node.Node, prefix string, log *slog.Logger) *Handler {
-	return &Handler{node: n, prefix: prefix, log: log, warns: ratelog.New(0, 0), now: time.Now}
+	return &Handler{node: n, prefix: prefix, log: log, warns: ratelog.New(0, 0), now: time.Now, tokens: broadcastTokens(n)}
 }
 
 // Busy is the number of requests refused with 503 because MaxInFlight
@@ -125,15 +128,8 @@ type request struct {
 
 // ServeHTTP bounds, routes, authenticates and dispatches one API request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req := &request{r: r, rc: http.NewResponseController(w), deadline: time.Now().Add(h.readTimeout())}
-	// Not supported by every ResponseWriter (httptest's); the real server's is.
-	_ = req.rc.SetReadDeadline(req.deadline)
-	if h.inFlight.Add(1) > int64(h.maxInFlight()) {
-		h.inFlight.Add(-1)
-		h.busy.Add(1)
-		w.Header().Set("Retry-After", retryAfter)
-		h.refuse(w, req, &apiError{status: http.StatusServiceUnavailable, msg: "too many API requests at once; retry later",
-			reason: "too many requests at once"})
+	req, ok := h.admit(w, r)
+	if !ok {
 		return
 	}
 	defer h.inFlight.Add(-1)
@@ -144,6 +140,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.refuse(w, req, err)
 	}
+}
+
+// admit starts serving r: it puts the body's read deadline on and counts
+// the request against MaxInFlight. Over it, admit answers 503 and reports
+// false; otherwise the caller ends with h.inFlight.Add(-1).
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (*request, bool) {
+	req := &request{r: r, rc: http.NewResponseController(w), deadline: time.Now().Add(h.readTimeout())}
+	// Not supported by every ResponseWriter (httptest's); the real server's is.
+	_ = req.rc.SetReadDeadline(req.deadline)
+	if h.inFlight.Add(1) > int64(h.maxInFlight()) {
+		h.inFlight.Add(-1)
+		h.busy.Add(1)
+		w.Header().Set("Retry-After", retryAfter)
+		h.refuse(w, req, &apiError{status: http.StatusServiceUnavailable, msg: "too many API requests at once; retry later",
+			reason: "too many requests at once"})
+		return nil, false
+	}
+	return req, true
 }
 
 func (h *Handler) readTimeout() time.Duration {

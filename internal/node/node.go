@@ -1,11 +1,16 @@
 // Package node is Herald's core: per-app state (channels, connection
 // counts, signed-in users and their watchlists) and the one publish path:
-// a publish is serialized once, handed to the broker, and the broker's
+// a publish is serialized once, numbered by the channel's history (when
+// the app keeps history for it), handed to the broker, and the broker's
 // delivery puts the same bytes into every local subscriber's queue.
 //
 // Concurrency: a Node is safe for concurrent use. Channel state lives in
 // each app's hub (sharded locks); users and watchlists are guarded by a
-// per-app mutex that is never held while calling into the hub.
+// per-app mutex that is never held while calling into the hub. On a
+// channel with history, numbering and delivery happen under that
+// channel's history lock, and so does a resuming subscribe (hub.Subscribe
+// plus the replay): lock order session → history channel → hub shard →
+// session queue.
 package node
 
 import (
@@ -17,6 +22,7 @@ import (
 
 	"github.com/herald-ws/herald/internal/apps"
 	"github.com/herald-ws/herald/internal/broker"
+	"github.com/herald-ws/herald/internal/history"
 	"github.com/herald-ws/herald/internal/hub"
 	"github.com/herald-ws/herald/internal/pusher"
 )
@@ -32,16 +38,26 @@ type Conn interface {
 
 // Node holds every app's state on this server.
 type Node struct {
-	apps   map[string]*App // by id; read-only after New
-	byKey  map[string]*App
-	broker broker.Broker
-	log    *slog.Logger
+	apps    map[string]*App // by id; read-only after New
+	byKey   map[string]*App
+	broker  broker.Broker
+	history broker.History
+	log     *slog.Logger
+}
+
+// Options are a node's optional parts; zero fields take defaults.
+type Options struct {
+	// History numbers and keeps the events of channels with history; nil
+	// means an in-memory store of history.DefaultMaxBytes.
+	History broker.History
 }
 
 // App is one app's live state.
 type App struct {
 	*apps.App
 	Hub Channels // channel and presence state (local hub on a single node)
+
+	history broker.History
 
 	conns atomic.Int64
 
@@ -50,12 +66,21 @@ type App struct {
 	watchers map[string]map[Conn]struct{} // sockets watching a user id
 }
 
-// New builds a node for the registry's apps on broker b.
+// New builds a node for the registry's apps on broker b, with an
+// in-memory history of the default size.
 func New(reg *apps.Registry, b broker.Broker, log *slog.Logger) *Node {
-	n := &Node{apps: map[string]*App{}, byKey: map[string]*App{}, broker: b, log: log}
+	return NewWithOptions(reg, b, log, Options{})
+}
+
+// NewWithOptions is New with options.
+func NewWithOptions(reg *apps.Registry, b broker.Broker, log *slog.Logger, opts Options) *Node {
+	if opts.History == nil {
+		opts.History = history.NewMemory(history.Options{})
+	}
+	n := &Node{apps: map[string]*App{}, byKey: map[string]*App{}, broker: b, history: opts.History, log: log}
 	for _, a := range reg.All() {
 		h := hub.New(hub.Options{MaxChannels: a.Limits.MaxChannels, CountSubscriptions: a.SubscriptionCount})
-		st := &App{App: a, Hub: h, users: map[string]map[Conn]struct{}{}, watchers: map[string]map[Conn]struct{}{}}
+		st := &App{App: a, Hub: h, history: opts.History, users: map[string]map[Conn]struct{}{}, watchers: map[string]map[Conn]struct{}{}}
 		n.apps[a.ID] = st
 		n.byKey[a.Key] = st
 	}
@@ -96,19 +121,48 @@ func (a *App) Connections() int64 { return a.conns.Load() }
 
 // Publish serializes an API event once per channel and publishes it.
 func (n *Node) Publish(ctx context.Context, a *App, channels []string, event, data, exclude string) error {
-	for _, ch := range channels {
+	_, err := n.PublishOffsets(ctx, a, channels, event, data, exclude)
+	return err
+}
+
+// PublishOffsets is Publish returning each channel's position after the
+// event (positions[i] is channels[i]'s): its epoch and the event's offset,
+// or the zero Position for a channel without history. On an error the
+// channels before the failing one were published.
+func (n *Node) PublishOffsets(ctx context.Context, a *App, channels []string, event, data, exclude string) ([]broker.Position, error) {
+	out := make([]broker.Position, len(channels))
+	for i, ch := range channels {
 		frame := pusher.Event(ch, event, data)
 		info := pusher.ParseChannel(ch)
-		if err := n.broker.Publish(ctx, broker.Message{App: a.ID, Channel: ch, Frame: frame, Exclude: exclude, Cache: info.Cache}); err != nil {
-			return fmt.Errorf("publish to %s: %w", ch, err)
+		pos, err := n.publish(ctx, a, broker.Message{App: a.ID, Channel: ch, Frame: frame, Exclude: exclude, Cache: info.Cache})
+		if err != nil {
+			return out, fmt.Errorf("publish to %s: %w", ch, err)
 		}
+		out[i] = pos
 	}
-	return nil
+	return out, nil
 }
 
 // PublishFrame publishes an already serialized frame (client events).
+// frame must end in '}' and not be used afterwards: the channel's
+// position may be appended to it in place.
 func (n *Node) PublishFrame(ctx context.Context, a *App, channel string, frame []byte, exclude string) error {
-	return n.broker.Publish(ctx, broker.Message{App: a.ID, Channel: channel, Frame: frame, Exclude: exclude})
+	_, err := n.publish(ctx, a, broker.Message{App: a.ID, Channel: channel, Frame: frame, Exclude: exclude})
+	return err
+}
+
+// publish sends m through the broker; on a channel with history the
+// history first numbers it, and the broker publish happens inside the
+// channel's order (the memory broker delivers synchronously, so
+// subscribers see offsets strictly in order).
+func (n *Node) publish(ctx context.Context, a *App, m broker.Message) (broker.Position, error) {
+	if !a.History.Covers(m.Channel) {
+		return broker.Position{}, n.broker.Publish(ctx, m)
+	}
+	return n.history.Append(a.ID, m.Channel, a.historyLimits(), m.Frame, func(_ broker.Position, frame []byte) error {
+		m.Frame = frame
+		return n.broker.Publish(ctx, m)
+	})
 }
 
 // deliver is the broker handler: the frame goes to local subscribers.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Frame is one decoded client message. Data is the raw JSON value of the
@@ -70,6 +71,16 @@ type Subscribe struct {
 	Channel     string `json:"channel"`
 	Auth        string `json:"auth"`
 	ChannelData string `json:"channel_data"`
+	// Since, when not nil, asks to resume the channel after this position
+	// (Herald's extension; Pusher clients never send it).
+	Since *Since `json:"since,omitempty"`
+}
+
+// Since is the position a resuming subscriber has seen up to: the
+// channel's epoch and the offset of the last event it received.
+type Since struct {
+	Epoch  string
+	Offset uint64
 }
 
 // DecodeSubscribe parses the data of pusher:subscribe / pusher:unsubscribe.
@@ -78,6 +89,7 @@ func DecodeSubscribe(data json.RawMessage) (Subscribe, error) {
 		Channel     *string         `json:"channel"`
 		Auth        *string         `json:"auth"`
 		ChannelData json.RawMessage `json:"channel_data"`
+		Since       json.RawMessage `json:"since"`
 	}
 	obj, err := unwrapData(data)
 	if err != nil || len(obj) == 0 || obj[0] != '{' {
@@ -93,6 +105,13 @@ func DecodeSubscribe(data json.RawMessage) (Subscribe, error) {
 	if s.Auth != nil {
 		out.Auth = *s.Auth
 	}
+	if sd := bytes.TrimSpace(s.Since); len(sd) > 0 && string(sd) != "null" {
+		since, err := DecodeSince(sd)
+		if err != nil {
+			return Subscribe{}, err
+		}
+		out.Since = &since
+	}
 	if cd := bytes.TrimSpace(s.ChannelData); len(cd) > 0 && string(cd) != "null" {
 		if cd[0] == '"' {
 			if err := json.Unmarshal(cd, &out.ChannelData); err != nil {
@@ -103,6 +122,24 @@ func DecodeSubscribe(data json.RawMessage) (Subscribe, error) {
 		}
 	}
 	return out, nil
+}
+
+// DecodeSince parses a resume position, {"epoch":"…","offset":N}: the
+// epoch a non-empty string, the offset an integer 0 or more.
+func DecodeSince(b []byte) (Since, error) {
+	var v struct {
+		Epoch  *string      `json:"epoch"`
+		Offset *json.Number `json:"offset"`
+	}
+	bad := Errorf(CodeGeneric, `invalid subscribe data: "since" must be {"epoch": string, "offset": integer ≥ 0}`)
+	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &v) != nil || v.Epoch == nil || *v.Epoch == "" || v.Offset == nil {
+		return Since{}, bad
+	}
+	off, err := strconv.ParseUint(v.Offset.String(), 10, 64)
+	if err != nil {
+		return Since{}, bad
+	}
+	return Since{Epoch: *v.Epoch, Offset: off}, nil
 }
 
 // Member is one presence member.

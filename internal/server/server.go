@@ -19,6 +19,7 @@ import (
 	"github.com/herald-ws/herald/internal/apps"
 	"github.com/herald-ws/herald/internal/broker/memory"
 	"github.com/herald-ws/herald/internal/config"
+	"github.com/herald-ws/herald/internal/history"
 	"github.com/herald-ws/herald/internal/httpapi"
 	"github.com/herald-ws/herald/internal/node"
 	"github.com/herald-ws/herald/internal/session"
@@ -39,6 +40,11 @@ type Server struct {
 	dbgLn  net.Listener
 	prefix string
 
+	// Version is what GET /test answers as "version"; "" means the
+	// module version recorded in the binary. Set it before Serve.
+	Version string
+	started time.Time
+
 	stopping atomic.Bool
 }
 
@@ -48,9 +54,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apps: %w", err)
 	}
-	n := node.New(reg, memory.New(), log)
+	hist := history.NewMemory(history.Options{MaxBytes: cfg.History.MaxBytes})
+	n := node.NewWithOptions(reg, memory.New(), log, node.Options{History: hist})
 	mgr := session.NewManager(n, log, sweepTick(cfg.Apps))
-	s := &Server{cfg: cfg, log: log, node: n, mgr: mgr, prefix: cfg.Server.Path}
+	s := &Server{cfg: cfg, log: log, node: n, mgr: mgr, prefix: cfg.Server.Path, started: time.Now()}
 	s.ws, err = ws.New(mgr, s.prefix, cfg.Server.Transport, cfg.Server.CoalesceWindow, log)
 	if err != nil {
 		return nil, fmt.Errorf("transport: %w", err)
@@ -176,7 +183,8 @@ func (s *Server) shutdown() error {
 	return nil
 }
 
-// ServeHTTP routes: health, WebSocket upgrades, the API.
+// ServeHTTP routes: health, WebSocket upgrades, the API, /broadcast and
+// /test.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {
@@ -189,6 +197,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.ws.ServeHTTP(w, r)
 	case strings.HasPrefix(path, s.prefix+"/apps/"):
 		s.api.ServeHTTP(w, r) // sets its own deadline
+	case path == s.prefix+"/broadcast":
+		s.api.ServeBroadcast(w, r) // sets its own deadline
+	case path == s.prefix+"/test":
+		s.bodyless(w, r)
+		s.status(w, r)
 	case strings.HasPrefix(path, s.prefix+"/app/"):
 		s.bodyless(w, r)
 		httpapi.WriteError(w, http.StatusUpgradeRequired, "this endpoint is a WebSocket: connect with a Pusher client")

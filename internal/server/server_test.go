@@ -52,6 +52,7 @@ func TestPublishReachesSubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := c.Expect("orders.updated")
+	// History is off by default: the frame is exactly Pusher's.
 	if m.Raw != `{"event":"orders.updated","channel":"orders","data":"{\"n\":1}"}` {
 		t.Fatalf("got %s", m.Raw)
 	}

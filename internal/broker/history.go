@@ -1,0 +1,61 @@
+package broker
+
+import "time"
+
+// Position is a place in a channel's history: the epoch names one unbroken
+// run of offsets (a new epoch means the history behind older offsets was
+// lost), and Offset is the last event's offset in it (0 before the first).
+type Position struct {
+	Epoch  string
+	Offset uint64
+}
+
+// Event is one stored event: its offset and its frame exactly as it was
+// delivered (epoch and offset included). Frame is shared and read-only.
+type Event struct {
+	Offset uint64
+	Frame  []byte
+	Time   int64 // unix nanos of the publish
+}
+
+// HistoryLimits bound one channel's history: at most MaxEvents events, none
+// older than TTL. They come from the channel's app and are passed on every
+// call so a store shared by apps (or nodes) needs no configuration of its own.
+type HistoryLimits struct {
+	MaxEvents int
+	TTL       time.Duration
+}
+
+// Deliver hands a finished frame (offset included) on to subscribers. It
+// is called by History.Append in the channel's offset order; an error
+// leaves the offset unused.
+type Deliver func(pos Position, frame []byte) error
+
+// Reader is called by History.Read while the channel's publishes wait: the
+// channel's current position, and when ok the stored events after the
+// requested position, oldest first (nil when there are none). events is
+// only valid during the call; its frames may be kept.
+type Reader func(cur Position, events []Event, ok bool)
+
+// History is the channel-history seam: it numbers every publish to a
+// channel and keeps a bounded tail of them, so a subscriber can resume
+// after a disconnect without a gap and without a duplicate. The in-memory
+// store (internal/history) is the single-node implementation; a shared
+// one (Redis streams, NATS JetStream) plugs in here for cluster mode.
+//
+// Implementations are safe for concurrent use. Append and Read calls for
+// one channel are serialized (that is the channel's order); calls for
+// different channels never wait for each other beyond short bookkeeping.
+type History interface {
+	// Append gives frame (a JSON object whose last byte is '}') the
+	// channel's next offset, appends ,"epoch":…,"offset":N to it — in
+	// place when frame has the capacity, so the caller must not reuse it —
+	// stores it and calls deliver with it before the next Append or Read
+	// of the channel starts.
+	Append(app, channel string, lim HistoryLimits, frame []byte, deliver Deliver) (Position, error)
+	// Read calls fn with the channel's position and the events after
+	// since. ok is false (and events nil) when since cannot be served
+	// exactly: another epoch, an offset ahead of the channel's, or events
+	// after it already dropped. A zero since asks only for the position.
+	Read(app, channel string, lim HistoryLimits, since Position, fn Reader)
+}

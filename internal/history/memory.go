@@ -1,0 +1,314 @@
+// Package history is the single-node channel history: a broker.History
+// kept in this process's memory, bounded per channel (events, age) and in
+// total (bytes, oldest evicted first).
+//
+// Concurrency: a Memory is safe for concurrent use. Each channel has its
+// own mutex, which orders its publishes and reads; channels are found
+// through 64 sharded maps; one short mutex guards the node-wide queue of
+// stored events (oldest first) that eviction follows. Lock order: shard
+// before channel before queue. Deliver and Reader callbacks run with the
+// channel's mutex held: they may take hub locks but must not call back
+// into the Memory.
+package history
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"hash/maphash"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-ws/herald/internal/broker"
+	"github.com/herald-ws/herald/internal/pusher"
+)
+
+// DefaultMaxBytes is the node-wide cap on history memory when none is set.
+const DefaultMaxBytes = 64 << 20
+
+// Memory cost accounting, in bytes. An event costs its frame (its
+// allocated capacity: the publish allocated it once for all recipients) plus
+// eventOverhead (its broker.Event in the channel's list, 40 bytes, and its
+// entry in the eviction queue, 24); a channel with history costs
+// channelOverhead (state, map entry, epoch string) while it exists.
+const (
+	eventCost       = 40
+	refCost         = 24
+	channelOverhead = 256
+)
+
+// EventOverhead is the memory an event costs beyond its frame.
+const EventOverhead = eventCost + refCost
+
+const shardCount = 64
+
+// Options configure a Memory; zero fields take defaults.
+type Options struct {
+	// MaxBytes caps all history on this node (frames plus overhead);
+	// past it the oldest events, of any channel, are evicted. 0 means
+	// DefaultMaxBytes.
+	MaxBytes int64
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// Memory is the in-process history store.
+type Memory struct {
+	seed     maphash.Seed
+	shards   [shardCount]shard
+	maxBytes int64
+	now      func() time.Time
+	prefix   string        // random per store: a restart changes every epoch
+	gen      atomic.Uint64 // channel incarnations, for epochs
+	bytes    atomic.Int64  // accounted memory
+
+	qmu   sync.Mutex
+	queue []ref // every stored event (and channel creation), oldest first
+	head  int
+}
+
+var _ broker.History = (*Memory)(nil)
+
+type key struct{ app, channel string }
+
+type shard struct {
+	mu       sync.RWMutex
+	channels map[key]*chanState
+}
+
+// chanState is one channel's history; mu orders its publishes and reads.
+type chanState struct {
+	key   key
+	mu    sync.Mutex
+	epoch string
+	last  uint64         // offset of the last publish
+	evs   []broker.Event // stored events, oldest first, offsets contiguous
+	refs  int            // queue entries pointing here
+	dead  bool           // removed from its shard: look it up again
+}
+
+// ref is an eviction-queue entry: everything of ch up to offset off
+// expires at expires (unix nanos).
+type ref struct {
+	ch      *chanState
+	off     uint64
+	expires int64
+}
+
+// NewMemory returns an empty store.
+func NewMemory(opts Options) *Memory {
+	m := &Memory{seed: maphash.MakeSeed(), maxBytes: opts.MaxBytes, now: opts.Now}
+	if m.maxBytes <= 0 {
+		m.maxBytes = DefaultMaxBytes
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	m.prefix = strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
+	for i := range m.shards {
+		m.shards[i].channels = map[key]*chanState{}
+	}
+	return m
+}
+
+// Bytes is the memory the store accounts for now.
+func (m *Memory) Bytes() int64 { return m.bytes.Load() }
+
+func (m *Memory) shard(k key) *shard {
+	var h maphash.Hash
+	h.SetSeed(m.seed)
+	h.WriteString(k.app)
+	h.WriteByte(0)
+	h.WriteString(k.channel)
+	return &m.shards[h.Sum64()%shardCount]
+}
+
+// lock returns k's channel state, created when missing, with its mutex held.
+func (m *Memory) lock(k key, lim broker.HistoryLimits, now int64) *chanState {
+	sh := m.shard(k)
+	for {
+		sh.mu.RLock()
+		ch := sh.channels[k]
+		sh.mu.RUnlock()
+		if ch == nil {
+			ch = m.create(sh, k, lim, now)
+		}
+		ch.mu.Lock()
+		if !ch.dead {
+			return ch
+		}
+		ch.mu.Unlock()
+	}
+}
+
+func (m *Memory) create(sh *shard, k key, lim broker.HistoryLimits, now int64) *chanState {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if ch := sh.channels[k]; ch != nil {
+		return ch
+	}
+	ch := &chanState{key: k, epoch: m.prefix + strconv.FormatUint(m.gen.Add(1), 36)}
+	sh.channels[k] = ch
+	m.bytes.Add(channelOverhead + refCost)
+	// The creation is queued too, so that a channel only read (its
+	// position handed out) is forgotten after the TTL like an event.
+	ch.refs++
+	m.push(ref{ch: ch, off: 0, expires: now + ttl(lim)})
+	return ch
+}
+
+// Append implements broker.History.
+func (m *Memory) Append(app, channel string, lim broker.HistoryLimits, frame []byte, deliver broker.Deliver) (broker.Position, error) {
+	now := m.now().UnixNano()
+	ch := m.lock(key{app, channel}, lim, now)
+	m.trimLocked(ch, lim, now, 1)
+	pos := broker.Position{Epoch: ch.epoch, Offset: ch.last + 1}
+	full := pusher.AppendPosition(frame, ch.epoch, pos.Offset)
+	if err := deliver(pos, full); err != nil {
+		ch.mu.Unlock()
+		return broker.Position{}, err
+	}
+	ch.last = pos.Offset
+	ch.evs = append(ch.evs, broker.Event{Offset: pos.Offset, Frame: full, Time: now})
+	ch.refs++
+	m.bytes.Add(int64(cap(full)) + EventOverhead)
+	m.push(ref{ch: ch, off: pos.Offset, expires: now + ttl(lim)})
+	ch.mu.Unlock()
+	m.reclaim(now)
+	return pos, nil
+}
+
+// Read implements broker.History.
+func (m *Memory) Read(app, channel string, lim broker.HistoryLimits, since broker.Position, fn broker.Reader) {
+	now := m.now().UnixNano()
+	ch := m.lock(key{app, channel}, lim, now)
+	m.trimLocked(ch, lim, now, 0)
+	cur := broker.Position{Epoch: ch.epoch, Offset: ch.last}
+	first := ch.last + 1 // the oldest offset still held
+	if len(ch.evs) > 0 {
+		first = ch.evs[0].Offset
+	}
+	if since.Epoch != ch.epoch || since.Offset > ch.last || since.Offset+1 < first {
+		fn(cur, nil, false)
+	} else if since.Offset == ch.last {
+		fn(cur, nil, true)
+	} else {
+		fn(cur, ch.evs[since.Offset+1-first:], true)
+	}
+	ch.mu.Unlock()
+	m.reclaim(now)
+}
+
+// trimLocked drops ch's events older than the TTL, and the oldest ones
+// past MaxEvents-room, ch.mu held.
+func (m *Memory) trimLocked(ch *chanState, lim broker.HistoryLimits, now int64, room int) {
+	n := 0
+	over := len(ch.evs) + room - max(lim.MaxEvents, 1)
+	for n < len(ch.evs) && (n < over || lim.TTL > 0 && now-ch.evs[n].Time >= int64(lim.TTL)) {
+		n++
+	}
+	m.dropLocked(ch, n)
+}
+
+// dropLocked forgets ch's n oldest events, ch.mu held.
+func (m *Memory) dropLocked(ch *chanState, n int) {
+	if n == 0 {
+		return
+	}
+	var freed int64
+	for i := range n {
+		freed += int64(cap(ch.evs[i].Frame)) + eventCost
+		ch.evs[i] = broker.Event{}
+	}
+	ch.evs = ch.evs[n:]
+	if len(ch.evs) == 0 {
+		ch.evs = nil
+	}
+	m.bytes.Add(-freed)
+}
+
+// ttl is lim's TTL in nanos; 0 (no age bound) keeps events until they
+// are pushed out by MaxEvents or the byte cap.
+func ttl(lim broker.HistoryLimits) int64 {
+	if lim.TTL <= 0 {
+		return 1 << 62
+	}
+	return int64(lim.TTL)
+}
+
+func (m *Memory) push(r ref) {
+	m.qmu.Lock()
+	m.queue = append(m.queue, r)
+	m.qmu.Unlock()
+}
+
+// pop removes the oldest queue entry if it has expired or the store is
+// over its cap.
+func (m *Memory) pop(now int64) (ref, bool) {
+	m.qmu.Lock()
+	defer m.qmu.Unlock()
+	if m.head == len(m.queue) {
+		return ref{}, false
+	}
+	r := m.queue[m.head]
+	if r.expires > now && m.bytes.Load() <= m.maxBytes {
+		return ref{}, false
+	}
+	m.queue[m.head] = ref{}
+	m.head++
+	if m.head == len(m.queue) {
+		m.queue, m.head = m.queue[:0], 0
+	} else if m.head >= 1024 && m.head*2 >= len(m.queue) {
+		m.queue = m.queue[:copy(m.queue, m.queue[m.head:])]
+		m.head = 0
+	}
+	return r, true
+}
+
+// reclaim applies expired and over-cap queue entries, oldest first. The
+// queue is in publish order, so its head is always the oldest history of
+// the whole node; with few apps whose TTLs differ an entry may wait behind
+// a longer-lived one, which only delays freeing it (reads still filter by
+// age).
+func (m *Memory) reclaim(now int64) {
+	for {
+		r, ok := m.pop(now)
+		if !ok {
+			return
+		}
+		m.bytes.Add(-refCost)
+		m.release(r)
+	}
+}
+
+// release drops r.ch's events up to r.off and forgets the channel when no
+// queue entry points to it any more.
+func (m *Memory) release(r ref) {
+	ch := r.ch
+	ch.mu.Lock()
+	n := 0
+	for n < len(ch.evs) && ch.evs[n].Offset <= r.off {
+		n++
+	}
+	m.dropLocked(ch, n)
+	ch.refs--
+	gone := ch.refs == 0
+	ch.mu.Unlock()
+	if !gone {
+		return
+	}
+	sh := m.shard(ch.key)
+	sh.mu.Lock()
+	ch.mu.Lock()
+	if ch.refs == 0 && !ch.dead {
+		ch.dead = true
+		delete(sh.channels, ch.key)
+		m.bytes.Add(-channelOverhead) // evs is empty: each event had its own entry
+	}
+	ch.mu.Unlock()
+	sh.mu.Unlock()
+}

@@ -1,0 +1,52 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/herald-ws/herald/internal/httpapi"
+)
+
+// statusAnswer is GET /test's answer: enough for a curl check that Herald
+// runs and which build it is, nothing an outsider could use (no app, no
+// key, no configuration).
+type statusAnswer struct {
+	OK          bool   `json:"ok"`
+	Version     string `json:"version"`
+	Connections int    `json:"connections"`
+	UptimeS     int64  `json:"uptime_s"`
+}
+
+// status answers GET /test; while shutting down, 503 with "ok": false.
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		httpapi.WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET")
+		return
+	}
+	ans := statusAnswer{
+		OK:          !s.stopping.Load() && s.mgr.Accepting(),
+		Version:     s.version(),
+		Connections: s.mgr.Count(),
+		UptimeS:     int64(time.Since(s.started) / time.Second),
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !ans.OK {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	b, _ := json.Marshal(ans) // a struct of plain fields: cannot fail
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func (s *Server) version() string {
+	if s.Version != "" {
+		return s.Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
