@@ -10,12 +10,12 @@ import {
 const HELPDESK = {
   id: 'helpdesk-app', key: 'helpdesk-key', secret: 'helpdesk-secret',
   broadcast_token: 'helpdesk-broadcast-token-0123456789',
-  history: 'on', // so that the answers carry offsets (NEWS keeps the default: off)
   limits: { max_event_payload_bytes: 200, max_channels_per_event: 3 },
 };
 const NEWS = {
   id: 'news-app', key: 'news-key', secret: 'news-secret',
   broadcast_token: 'news-broadcast-token-0123456789', broadcast_channel: 'news',
+  history: 'off', // so its answers carry no offsets (HELPDESK keeps the default: on)
 };
 
 const h = useHerald({ apps: [HELPDESK, NEWS, APPS.main] });

@@ -26,15 +26,21 @@ type HistoryLimits struct {
 	TTL       time.Duration
 }
 
-// Deliver hands a finished frame (offset included) on to subscribers. It
-// is called by History.Append in the channel's offset order; an error
-// leaves the offset unused.
+// Deliver hands a finished frame (offset included) on to subscribers.
+// History calls it in the channel's offset order: each call starts after
+// the previous frame's returned. It may run on another publisher's
+// goroutine after its own Append returned, so it must not depend on
+// anything that ends with that call (a request's context). An error does
+// not give the offset back: the frame stays stored (a resume replays it)
+// and later frames keep their numbers.
 type Deliver func(pos Position, frame []byte) error
 
-// Reader is called by History.Read while the channel's publishes wait: the
-// channel's current position, and when ok the stored events after the
-// requested position, oldest first (nil when there are none). events is
-// only valid during the call; its frames may be kept.
+// Reader is called by History.Read at a point of the channel's delivery
+// order, while its deliveries wait: cur is the channel's position there
+// (every event up to cur delivered, none after it started), and when ok
+// events are the stored events after the requested position up to cur,
+// oldest first (nil when there are none). events is only valid during the
+// call; its frames may be kept.
 type Reader func(cur Position, events []Event, ok bool)
 
 // History is the channel-history seam: it numbers every publish to a
@@ -44,17 +50,21 @@ type Reader func(cur Position, events []Event, ok bool)
 // one (Redis streams, NATS JetStream) plugs in here for cluster mode.
 //
 // Implementations are safe for concurrent use. Append and Read calls for
-// one channel are serialized (that is the channel's order); calls for
-// different channels never wait for each other beyond short bookkeeping.
+// one channel are ordered (that is the channel's order: offsets, and the
+// points where reads happen); an Append need not wait for an earlier
+// Append's delivery, only for its numbering. Calls for different channels
+// never wait for each other beyond short bookkeeping.
 type History interface {
 	// Append gives frame (a JSON object whose last byte is '}') the
 	// channel's next offset, appends ,"epoch":…,"offset":N to it — in
 	// place when frame has the capacity, so the caller must not reuse it —
-	// stores it and calls deliver with it before the next Append or Read
-	// of the channel starts.
+	// stores it and has deliver called with it in offset order, before
+	// any later Read of the channel runs. It returns the frame's position;
+	// the error is deliver's when the caller delivered its own frame (a
+	// frame delivered by another caller has its error reported elsewhere).
 	Append(app, channel string, lim HistoryLimits, frame []byte, deliver Deliver) (Position, error)
-	// Read calls fn with the channel's position and the events after
-	// since. ok is false (and events nil) when since cannot be served
+	// Read calls fn, in the channel's order, with the channel's delivered
+	// position and the events after since. ok is false (and events nil) when since cannot be served
 	// exactly: another epoch, an offset ahead of the channel's, or events
 	// after it already dropped. A zero since asks only for the position.
 	Read(app, channel string, lim HistoryLimits, since Position, fn Reader)

@@ -6,9 +6,17 @@
 // own mutex, which orders its publishes and reads; channels are found
 // through 64 sharded maps; one short mutex guards the node-wide queue of
 // stored events (oldest first) that eviction follows. Lock order: shard
-// before channel before queue. Deliver and Reader callbacks run with the
-// channel's mutex held: they may take hub locks but must not call back
-// into the Memory.
+// before channel before queue.
+//
+// Delivery is flat-combined per channel: under the channel's mutex an
+// Append numbers and stores its frame and adds it to the channel's pending
+// list; the Append that finds nobody delivering becomes the channel's
+// deliverer and, outside the mutex, calls deliver for every pending frame
+// in offset order until the list is empty. Other publishers return at once
+// instead of waiting for a fan-out. A Read is a step in the same list, so
+// it sees exactly the frames delivered before it. Deliver callbacks run
+// with no Memory lock held; Reader callbacks run with the channel's mutex
+// held. Neither may call back into the Memory.
 package history
 
 import (
@@ -52,6 +60,11 @@ type Options struct {
 	MaxBytes int64
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// DeliverError is told about a frame whose deliver failed after its
+	// own Append had returned (another publisher was delivering it); nil
+	// drops such errors. An Append that delivers its own frame returns
+	// the error instead.
+	DeliverError func(app, channel string, pos broker.Position, err error)
 }
 
 // Memory is the in-process history store.
@@ -60,6 +73,7 @@ type Memory struct {
 	shards   [shardCount]shard
 	maxBytes int64
 	now      func() time.Time
+	onErr    func(app, channel string, pos broker.Position, err error)
 	prefix   string        // random per store: a restart changes every epoch
 	gen      atomic.Uint64 // channel incarnations, for epochs
 	bytes    atomic.Int64  // accounted memory
@@ -87,7 +101,30 @@ type chanState struct {
 	evs   []broker.Event // stored events, oldest first, offsets contiguous
 	refs  int            // queue entries pointing here
 	dead  bool           // removed from its shard: look it up again
+
+	// The channel's delivery order. pending is non-empty only while
+	// delivering: the deliverer clears the flag when it finds the list
+	// empty. spare is the deliverer's last batch, reused.
+	pending    []step
+	spare      []step
+	delivering bool
 }
+
+// step is one entry in a channel's delivery order: a numbered frame to
+// deliver, or (turn non-nil) a Read waiting for its place.
+type step struct {
+	pos     broker.Position
+	frame   []byte
+	deliver broker.Deliver
+	turn    *turn
+}
+
+// turn hands a waiting Read its place in the delivery order: the
+// deliverer closes now and waits for done.
+type turn struct{ now, done chan struct{} }
+
+// maxSpare bounds the batch buffer a channel keeps between bursts.
+const maxSpare = 256
 
 // ref is an eviction-queue entry: everything of ch up to offset off
 // expires at expires (unix nanos).
@@ -99,7 +136,7 @@ type ref struct {
 
 // NewMemory returns an empty store.
 func NewMemory(opts Options) *Memory {
-	m := &Memory{seed: maphash.MakeSeed(), maxBytes: opts.MaxBytes, now: opts.Now}
+	m := &Memory{seed: maphash.MakeSeed(), maxBytes: opts.MaxBytes, now: opts.Now, onErr: opts.DeliverError}
 	if m.maxBytes <= 0 {
 		m.maxBytes = DefaultMaxBytes
 	}
@@ -161,46 +198,129 @@ func (m *Memory) create(sh *shard, k key, lim broker.HistoryLimits, now int64) *
 	return ch
 }
 
-// Append implements broker.History.
+// Append implements broker.History. The frame is numbered, stored and
+// queued under the channel's mutex; the caller then delivers the queue
+// only if nobody else is (see the package doc), so it never waits for
+// another publisher's fan-out.
 func (m *Memory) Append(app, channel string, lim broker.HistoryLimits, frame []byte, deliver broker.Deliver) (broker.Position, error) {
 	now := m.now().UnixNano()
 	ch := m.lock(key{app, channel}, lim, now)
 	m.trimLocked(ch, lim, now, 1)
 	pos := broker.Position{Epoch: ch.epoch, Offset: ch.last + 1}
 	full := pusher.AppendPosition(frame, ch.epoch, pos.Offset)
-	if err := deliver(pos, full); err != nil {
-		ch.mu.Unlock()
-		return broker.Position{}, err
-	}
 	ch.last = pos.Offset
 	ch.evs = append(ch.evs, broker.Event{Offset: pos.Offset, Frame: full, Time: now})
 	ch.refs++
 	m.bytes.Add(int64(cap(full)) + EventOverhead)
 	m.push(ref{ch: ch, off: pos.Offset, expires: now + ttl(lim)})
+	ch.pending = append(ch.pending, step{pos: pos, frame: full, deliver: deliver})
+	lead := !ch.delivering
+	ch.delivering = true
 	ch.mu.Unlock()
 	m.reclaim(now)
-	return pos, nil
+	if !lead {
+		return pos, nil
+	}
+	return pos, m.drain(ch)
 }
 
-// Read implements broker.History.
+// drain runs ch's pending steps in order, outside ch.mu, until none is
+// left, then clears ch.delivering; the caller set it. The caller found the
+// list empty, so the first step is its own frame: drain returns that
+// frame's delivery error and reports the others' to DeliverError.
+func (m *Memory) drain(ch *chanState) error {
+	var own error
+	first := true
+	ch.mu.Lock()
+	for len(ch.pending) > 0 {
+		batch := ch.pending
+		ch.pending, ch.spare = ch.spare, nil
+		ch.mu.Unlock()
+		for i := range batch {
+			err := batch[i].run()
+			if first {
+				own, first = err, false
+			} else if err != nil && m.onErr != nil {
+				m.onErr(ch.key.app, ch.key.channel, batch[i].pos, err)
+			}
+			batch[i] = step{}
+		}
+		ch.mu.Lock()
+		if cap(batch) <= maxSpare {
+			ch.spare = batch[:0]
+		}
+	}
+	ch.delivering = false
+	gone := ch.refs == 0 && !ch.dead
+	ch.mu.Unlock()
+	if gone { // eviction skipped it while it was delivering
+		m.forget(ch)
+	}
+	return own
+}
+
+// run delivers st's frame, or gives a waiting Read its turn and waits
+// until it is done.
+func (st *step) run() error {
+	if st.turn == nil {
+		return st.deliver(st.pos, st.frame)
+	}
+	close(st.turn.now)
+	<-st.turn.done
+	return nil
+}
+
+// Read implements broker.History. It runs at a point of the channel's
+// delivery order: every event up to the position fn is given has been
+// delivered, and none after it has started, so a subscriber added by fn
+// gets the rest live. When a deliverer is busy the Read queues behind the
+// frames already numbered and waits for its turn.
 func (m *Memory) Read(app, channel string, lim broker.HistoryLimits, since broker.Position, fn broker.Reader) {
 	now := m.now().UnixNano()
 	ch := m.lock(key{app, channel}, lim, now)
+	if ch.delivering {
+		m.readInTurn(ch, lim, now, since, fn)
+	} else {
+		m.readLocked(ch, lim, now, since, ch.last, fn)
+	}
+	ch.mu.Unlock()
+	m.reclaim(now)
+}
+
+// readInTurn queues a Read behind ch's pending frames (ch.mu held on entry
+// and on return) and runs it when the deliverer reaches it.
+func (m *Memory) readInTurn(ch *chanState, lim broker.HistoryLimits, now int64, since broker.Position, fn broker.Reader) {
+	t := &turn{now: make(chan struct{}), done: make(chan struct{})}
+	upto := ch.last // delivered by the time our turn comes
+	ch.pending = append(ch.pending, step{turn: t})
+	ch.mu.Unlock()
+	<-t.now
+	defer close(t.done) // the deliverer waits, even if fn panics
+	ch.mu.Lock()
+	m.readLocked(ch, lim, now, since, upto, fn)
+}
+
+// readLocked calls fn for a read of the events after since, when upto is
+// the last offset delivered; ch.mu held. The channel is not dead: it was
+// locked live, or is delivering (which keeps it).
+func (m *Memory) readLocked(ch *chanState, lim broker.HistoryLimits, now int64, since broker.Position, upto uint64, fn broker.Reader) {
 	m.trimLocked(ch, lim, now, 0)
-	cur := broker.Position{Epoch: ch.epoch, Offset: ch.last}
+	cur := broker.Position{Epoch: ch.epoch, Offset: upto}
 	first := ch.last + 1 // the oldest offset still held
 	if len(ch.evs) > 0 {
 		first = ch.evs[0].Offset
 	}
-	if since.Epoch != ch.epoch || since.Offset > ch.last || since.Offset+1 < first {
+	switch {
+	case since.Epoch != ch.epoch || since.Offset > upto:
 		fn(cur, nil, false)
-	} else if since.Offset == ch.last {
+	case since.Offset == upto:
 		fn(cur, nil, true)
-	} else {
-		fn(cur, ch.evs[since.Offset+1-first:], true)
+	case since.Offset+1 < first:
+		fn(cur, nil, false)
+	default:
+		// evs is contiguous up to ch.last >= upto.
+		fn(cur, ch.evs[since.Offset+1-first:upto+1-first], true)
 	}
-	ch.mu.Unlock()
-	m.reclaim(now)
 }
 
 // trimLocked drops ch's events older than the TTL, and the oldest ones
@@ -296,15 +416,21 @@ func (m *Memory) release(r ref) {
 	}
 	m.dropLocked(ch, n)
 	ch.refs--
-	gone := ch.refs == 0
+	gone := ch.refs == 0 && !ch.delivering
 	ch.mu.Unlock()
-	if !gone {
-		return
+	if gone {
+		m.forget(ch)
 	}
+}
+
+// forget removes ch from its shard when no queue entry points to it and it
+// is not delivering (a delivering channel is forgotten when its deliverer
+// finishes: its pending frames must not race a new incarnation's).
+func (m *Memory) forget(ch *chanState) {
 	sh := m.shard(ch.key)
 	sh.mu.Lock()
 	ch.mu.Lock()
-	if ch.refs == 0 && !ch.dead {
+	if ch.refs == 0 && !ch.dead && !ch.delivering {
 		ch.dead = true
 		delete(sh.channels, ch.key)
 		m.bytes.Add(-channelOverhead) // evs is empty: each event had its own entry

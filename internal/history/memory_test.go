@@ -200,14 +200,110 @@ func TestCapNeverExceededUnderLoad(t *testing.T) {
 	}
 }
 
-func TestDeliverErrorKeepsOffset(t *testing.T) {
+// A failed delivery cannot give its offset back (later publishes may have
+// been numbered already): the caller that delivered it gets the error, the
+// frame stays stored for resumes, and the next publish gets the next offset.
+func TestDeliverErrorUsesOffset(t *testing.T) {
 	m, _ := newStore(0)
 	boom := errors.New("broker down")
-	if _, err := m.Append("app", "c", lim, pusher.Event("c", "e", "x"), func(broker.Position, []byte) error { return boom }); !errors.Is(err, boom) {
-		t.Fatalf("err %v", err)
+	pos, err := m.Append("app", "c", lim, pusher.Event("c", "e", "x"), func(broker.Position, []byte) error { return boom })
+	if !errors.Is(err, boom) || pos.Offset != 1 {
+		t.Fatalf("pos %v, err %v", pos, err)
 	}
-	if got := publish(t, m, "c", 1); !strings.HasSuffix(got[0], `"offset":1}`) {
-		t.Errorf("a failed publish used up an offset: %s", got[0])
+	if got := publish(t, m, "c", 1); !strings.HasSuffix(got[0], `"offset":2}`) {
+		t.Errorf("after a failed delivery: %s", got[0])
+	}
+	if r := readSince(m, "c", broker.Position{Epoch: pos.Epoch}); !r.ok || len(r.frames) != 2 {
+		t.Errorf("a resume must replay the undelivered frame too: %+v", r)
+	}
+}
+
+// blockFirst returns a deliver func that logs each offset and blocks the
+// first delivery until release is closed, and a channel closed once that
+// delivery has started.
+func blockFirst(log *[]string, mu *sync.Mutex, release chan struct{}) (broker.Deliver, chan struct{}) {
+	entered := make(chan struct{})
+	var once sync.Once
+	return func(pos broker.Position, _ []byte) error {
+		once.Do(func() { close(entered); <-release })
+		mu.Lock()
+		*log = append(*log, fmt.Sprint("d", pos.Offset))
+		mu.Unlock()
+		return nil
+	}, entered
+}
+
+// Publishers do not wait for another's delivery, and a Read waits for its
+// place: it sees exactly what was delivered before it.
+func TestAppendDoesNotWaitForDelivery(t *testing.T) {
+	m, _ := newStore(0)
+	var (
+		mu  sync.Mutex
+		log []string
+	)
+	release := make(chan struct{})
+	deliver, entered := blockFirst(&log, &mu, release)
+	first := make(chan error)
+	go func() {
+		_, err := m.Append("app", "c", lim, pusher.Event("c", "e", "1"), deliver)
+		first <- err
+	}()
+	<-entered
+	pos, err := m.Append("app", "c", lim, pusher.Event("c", "e", "2"), deliver) // returns while 1 is blocked
+	if err != nil || pos.Offset != 2 {
+		t.Fatalf("second append: %v, %v", pos, err)
+	}
+	reads := make(chan read)
+	go func() {
+		var r read
+		m.Read("app", "c", lim, broker.Position{Epoch: pos.Epoch}, func(cur broker.Position, evs []broker.Event, ok bool) {
+			r.cur, r.ok = cur, ok
+			mu.Lock()
+			log = append(log, fmt.Sprint("r", len(evs)))
+			mu.Unlock()
+		})
+		reads <- r
+	}()
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	r := <-reads
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(log) != "[d1 d2 r2]" || !r.ok || r.cur != pos {
+		t.Errorf("log %v, read %+v: want both deliveries, then the read at offset 2", log, r)
+	}
+}
+
+// Eviction may empty a channel whose frames are still being delivered; it
+// must stay (no new epoch racing its deliveries) until the deliverer is
+// done, and then be forgotten.
+func TestEvictionWhileDelivering(t *testing.T) {
+	m, _ := newStore(1) // everything is over the cap at once
+	var (
+		mu  sync.Mutex
+		log []string
+	)
+	release := make(chan struct{})
+	deliver, entered := blockFirst(&log, &mu, release)
+	first := make(chan broker.Position)
+	go func() {
+		pos, _ := m.Append("app", "c", lim, pusher.Event("c", "e", "1"), deliver)
+		first <- pos
+	}()
+	<-entered
+	p2, _ := m.Append("app", "c", lim, pusher.Event("c", "e", "2"), deliver)
+	close(release)
+	p1 := <-first
+	if p2.Epoch != p1.Epoch || p2.Offset != 2 {
+		t.Errorf("positions %v then %v: one incarnation while delivering", p1, p2)
+	}
+	if m.Bytes() != 0 || len(m.shard(key{"app", "c"}).channels) != 0 {
+		t.Errorf("after delivery: %d bytes, channel kept", m.Bytes())
+	}
+	if fmt.Sprint(log) != "[d1 d2]" {
+		t.Errorf("deliveries %v", log)
 	}
 }
 

@@ -17,7 +17,9 @@ func (a *App) HasHistory(channel string) bool { return a.History.Covers(channel)
 // is set, resumes it: right after subscription_succeeded (and the cached
 // event of a cache channel) s gets every stored event after since, in
 // order, and then live events, with neither a gap nor a duplicate,
-// because the replay happens inside the channel's publish order. When the
+// because the subscribe and the replay happen at one point of the
+// channel's delivery order (after every replayed event was delivered,
+// before the next one is). When the
 // history cannot serve since (another epoch, too old, ahead, or no history
 // on the channel) s gets herald:resume_failed with the channel's position
 // instead; the subscription stands either way. On a cache channel a

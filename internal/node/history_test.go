@@ -281,3 +281,118 @@ func TestResumeOnCacheChannelHasNoDuplicate(t *testing.T) {
 		a.Hub.Unsubscribe("cache-price", r, "")
 	}
 }
+
+// gate is a recorder whose Send blocks on the first channel event until
+// release is closed: a socket write that takes forever, in-process.
+type gate struct {
+	recorder
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gate) Send(b []byte) {
+	if strings.Contains(string(b), `"offset":`) {
+		g.once.Do(func() { close(g.entered); <-g.release })
+	}
+	g.recorder.Send(b)
+}
+
+// Publishers of one channel do not wait for each other's fan-out: while
+// the first event's delivery is stuck in a subscriber, other publishes
+// (and a resume) return or queue, and once it is unstuck every subscriber
+// has every event, offsets rising by exactly 1.
+func TestPublishersDoNotWaitForFanOut(t *testing.T) {
+	n, a := newNode(t, allHistory)
+	ctx := context.Background()
+	info := pusher.ParseChannel("hot")
+	g := &gate{recorder: recorder{id: "1.0"}, entered: make(chan struct{}), release: make(chan struct{})}
+	subs := []*recorder{&g.recorder}
+	if _, err := a.Subscribe("hot", info, g, nil, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 10; i++ {
+		r := &recorder{id: fmt.Sprintf("1.%d", i)}
+		subs = append(subs, r)
+		if _, err := a.Subscribe("hot", info, r, nil, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := make(chan []broker.Position)
+	go func() {
+		pos, err := n.PublishOffsets(ctx, a, []string{"hot"}, "e", "0", "")
+		if err != nil {
+			t.Error(err)
+		}
+		first <- pos
+	}()
+	<-g.entered
+	// Offset 1 is stuck in g.Send. These must all return now: nothing
+	// here waits for that delivery.
+	const publishers, each = 4, 25
+	var wg sync.WaitGroup
+	offsets := make([][]broker.Position, publishers)
+	for p := range publishers {
+		wg.Go(func() {
+			for i := range each {
+				pos, err := n.PublishOffsets(ctx, a, []string{"hot"}, "e", fmt.Sprint(i), "")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				offsets[p] = append(offsets[p], pos[0])
+			}
+		})
+	}
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second): // a guard against a hang, not a timing
+		t.Fatal("publishers wait for another publisher's stuck delivery")
+	}
+	// A resume from offset 1 queues behind the pending events.
+	res := &recorder{id: "1.99"}
+	resumed := make(chan error)
+	go func() {
+		_, err := a.Subscribe("hot", info, res, nil, 0, &pusher.Since{Epoch: offsets[0][0].Epoch, Offset: 1})
+		resumed <- err
+	}()
+	close(g.release)
+	p1 := <-first
+	if len(p1) == 0 {
+		t.FailNow()
+	}
+	if err := <-resumed; err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint64]bool{p1[0].Offset: true}
+	for _, ps := range offsets {
+		for _, pos := range ps {
+			o := pos.Offset
+			if seen[o] || pos.Epoch != p1[0].Epoch {
+				t.Fatalf("offset %d handed out twice (or in another epoch)", o)
+			}
+			seen[o] = true
+		}
+	}
+	total := 1 + publishers*each
+	if p1[0].Offset != 1 || len(seen) != total {
+		t.Fatalf("first publish got %v; %d distinct offsets, want %d", p1, len(seen), total)
+	}
+	// The remaining publishes are live for the resumed subscriber.
+	_ = n.Publish(ctx, a, []string{"hot"}, "e", "last", "")
+	total++
+	for _, s := range subs {
+		evs := events(s.take())
+		if len(evs) != total {
+			t.Fatalf("%s got %d events, want %d", s.id, len(evs), total)
+		}
+		checkContiguous(t, broker.Position{}, evs)
+	}
+	evs := events(res.take())
+	checkContiguous(t, broker.Position{Offset: 1}, evs)
+	if len(evs) != total-1 {
+		t.Fatalf("resumed subscriber got %d events, want %d", len(evs), total-1)
+	}
+}

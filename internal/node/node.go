@@ -7,10 +7,12 @@
 // Concurrency: a Node is safe for concurrent use. Channel state lives in
 // each app's hub (sharded locks); users and watchlists are guarded by a
 // per-app mutex that is never held while calling into the hub. On a
-// channel with history, numbering and delivery happen under that
-// channel's history lock, and so does a resuming subscribe (hub.Subscribe
-// plus the replay): lock order session → history channel → hub shard →
-// session queue.
+// channel with history, the history numbers a publish under the channel's
+// lock and delivers it in offset order, possibly on another publisher's
+// goroutine (flat combining: publishers never wait for each other's
+// fan-out); a resuming subscribe (hub.Subscribe plus the replay) runs at a
+// point of that delivery order, under the channel's history lock: lock
+// order session → history channel → hub shard → session queue.
 package node
 
 import (
@@ -72,10 +74,19 @@ func New(reg *apps.Registry, b broker.Broker, log *slog.Logger) *Node {
 	return NewWithOptions(reg, b, log, Options{})
 }
 
+// DeliverErrorLogger is the history's DeliverError for a node: a delivery
+// that failed after its publisher had returned (another publisher was
+// delivering it) is logged, since nobody else can report it.
+func DeliverErrorLogger(log *slog.Logger) func(app, channel string, pos broker.Position, err error) {
+	return func(app, channel string, pos broker.Position, err error) {
+		log.Warn("history: delivery failed", "app", app, "channel", channel, "offset", pos.Offset, "err", err)
+	}
+}
+
 // NewWithOptions is New with options.
 func NewWithOptions(reg *apps.Registry, b broker.Broker, log *slog.Logger, opts Options) *Node {
 	if opts.History == nil {
-		opts.History = history.NewMemory(history.Options{})
+		opts.History = history.NewMemory(history.Options{DeliverError: DeliverErrorLogger(log)})
 	}
 	n := &Node{apps: map[string]*App{}, byKey: map[string]*App{}, broker: b, history: opts.History, log: log}
 	for _, a := range reg.All() {
@@ -152,13 +163,16 @@ func (n *Node) PublishFrame(ctx context.Context, a *App, channel string, frame [
 }
 
 // publish sends m through the broker; on a channel with history the
-// history first numbers it, and the broker publish happens inside the
-// channel's order (the memory broker delivers synchronously, so
-// subscribers see offsets strictly in order).
+// history first numbers it, and the broker publish happens in the
+// channel's delivery order (the memory broker delivers synchronously, so
+// subscribers see offsets strictly in order). That delivery may run after
+// publish returned, on another publisher's goroutine: it gets ctx's values
+// but not its cancellation.
 func (n *Node) publish(ctx context.Context, a *App, m broker.Message) (broker.Position, error) {
 	if !a.History.Covers(m.Channel) {
 		return broker.Position{}, n.broker.Publish(ctx, m)
 	}
+	ctx = context.WithoutCancel(ctx)
 	return n.history.Append(a.ID, m.Channel, a.historyLimits(), m.Frame, func(_ broker.Position, frame []byte) error {
 		m.Frame = frame
 		return n.broker.Publish(ctx, m)

@@ -47,7 +47,6 @@ func TestBroadcastBelowServerPath(t *testing.T) {
 	s := start(t, func(c *config.Config) {
 		c.Server.Path = "/ws"
 		c.Apps[0].BroadcastToken = testToken
-		c.Apps[0].History.Enabled = true
 	})
 	c := s.Dial(t, "/ws/app/"+config.DefaultAppKey+"?protocol=7&client=go&version=1")
 	c.Expect("pusher:connection_established")
@@ -77,7 +76,7 @@ func TestBroadcastBelowServerPath(t *testing.T) {
 		t.Fatalf("delivered %s", m.Raw)
 	}
 	// The answer's offset is the delivered event's (history is on for
-	// every channel here).
+	// every channel by default).
 	if off, ok := res.Offsets["broadcast"]; !ok || off != ev.Offset || off == 0 {
 		t.Fatalf("answered offsets %v, delivered offset %d", res.Offsets, ev.Offset)
 	}

@@ -54,7 +54,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apps: %w", err)
 	}
-	hist := history.NewMemory(history.Options{MaxBytes: cfg.History.MaxBytes})
+	hist := history.NewMemory(history.Options{MaxBytes: cfg.History.MaxBytes, DeliverError: node.DeliverErrorLogger(log)})
 	n := node.NewWithOptions(reg, memory.New(), log, node.Options{History: hist})
 	mgr := session.NewManager(n, log, sweepTick(cfg.Apps))
 	s := &Server{cfg: cfg, log: log, node: n, mgr: mgr, prefix: cfg.Server.Path, started: time.Now()}

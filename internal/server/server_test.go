@@ -52,9 +52,15 @@ func TestPublishReachesSubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := c.Expect("orders.updated")
-	// History is off by default: the frame is exactly Pusher's.
-	if m.Raw != `{"event":"orders.updated","channel":"orders","data":"{\"n\":1}"}` {
-		t.Fatalf("got %s", m.Raw)
+	// History is on by default: the frame is Pusher's, with the channel's
+	// position appended as the last two fields.
+	pos, ok := app.Position("orders")
+	if !ok || pos.Offset != 1 {
+		t.Fatalf("position %+v, %v; want offset 1", pos, ok)
+	}
+	want := `{"event":"orders.updated","channel":"orders","data":"{\"n\":1}","epoch":"` + pos.Epoch + `","offset":1}`
+	if m.Raw != want {
+		t.Fatalf("got  %s\nwant %s", m.Raw, want)
 	}
 }
 
