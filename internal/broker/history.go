@@ -63,6 +63,13 @@ type History interface {
 	// the error is deliver's when the caller delivered its own frame (a
 	// frame delivered by another caller has its error reported elsewhere).
 	Append(app, channel string, lim HistoryLimits, frame []byte, deliver Deliver) (Position, error)
+	// AppendOnce is Append for an idempotent publish: when the channel's
+	// history still holds an event appended with the same non-empty key,
+	// frame is neither stored nor delivered, and the answer is that
+	// event's position with dup true. Keys are per app and channel and
+	// live exactly as long as their event stays in history (MaxEvents,
+	// TTL, memory cap). An empty key is a plain Append.
+	AppendOnce(app, channel string, lim HistoryLimits, key string, frame []byte, deliver Deliver) (pos Position, dup bool, err error)
 	// Read calls fn, in the channel's order, with the channel's delivered
 	// position and the events after since. ok is false (and events nil) when since cannot be served
 	// exactly: another epoch, an offset ahead of the channel's, or events

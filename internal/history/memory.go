@@ -17,6 +17,10 @@
 // it sees exactly the frames delivered before it. Deliver callbacks run
 // with no Memory lock held; Reader callbacks run with the channel's mutex
 // held. Neither may call back into the Memory.
+//
+// Idempotency keys (AppendOnce) are kept per channel beside its events
+// and dropped with them, so a key answers for its event exactly as long
+// as the history holds that event, and costs O(1) per publish.
 package history
 
 import (
@@ -40,15 +44,22 @@ const DefaultMaxBytes = 64 << 20
 // allocated capacity: the publish allocated it once for all recipients) plus
 // eventOverhead (its broker.Event in the channel's list, 40 bytes, and its
 // entry in the eviction queue, 24); a channel with history costs
-// channelOverhead (state, map entry, epoch string) while it exists.
+// channelOverhead (state, map entry, epoch string) while it exists. An
+// event published with an idempotency key also costs the key's bytes plus
+// keyCost (its entry in the channel's key map, about 40 bytes with the
+// map's own overhead, and in the channel's key queue, 24).
 const (
 	eventCost       = 40
 	refCost         = 24
+	keyCost         = 64
 	channelOverhead = 256
 )
 
 // EventOverhead is the memory an event costs beyond its frame.
 const EventOverhead = eventCost + refCost
+
+// KeyOverhead is the memory an idempotency key costs beyond its bytes.
+const KeyOverhead = keyCost
 
 const shardCount = 64
 
@@ -102,6 +113,13 @@ type chanState struct {
 	refs  int            // queue entries pointing here
 	dead  bool           // removed from its shard: look it up again
 
+	// Idempotency keys of stored events: keys maps a key to its event's
+	// offset, and keyq lists them in offset order, so that dropping the
+	// oldest events drops their keys in O(1) each. Both are nil until a
+	// keyed publish; they never hold more entries than evs.
+	keys map[string]uint64
+	keyq []keyRef
+
 	// The channel's delivery order. pending is non-empty only while
 	// delivering: the deliverer clears the flag when it finds the list
 	// empty. spare is the deliverer's last batch, reused.
@@ -122,6 +140,12 @@ type step struct {
 // turn hands a waiting Read its place in the delivery order: the
 // deliverer closes now and waits for done.
 type turn struct{ now, done chan struct{} }
+
+// keyRef is an idempotency key in a channel's key queue.
+type keyRef struct {
+	off uint64
+	key string
+}
 
 // maxSpare bounds the batch buffer a channel keeps between bursts.
 const maxSpare = 256
@@ -203,15 +227,42 @@ func (m *Memory) create(sh *shard, k key, lim broker.HistoryLimits, now int64) *
 // only if nobody else is (see the package doc), so it never waits for
 // another publisher's fan-out.
 func (m *Memory) Append(app, channel string, lim broker.HistoryLimits, frame []byte, deliver broker.Deliver) (broker.Position, error) {
+	pos, _, err := m.AppendOnce(app, channel, lim, "", frame, deliver)
+	return pos, err
+}
+
+// AppendOnce implements broker.History. The key is looked up under the
+// channel's mutex after the channel is trimmed (so an event that has left
+// history no longer answers for its key) and before numbering, so of two
+// concurrent publishes with one key exactly one is numbered.
+func (m *Memory) AppendOnce(app, channel string, lim broker.HistoryLimits, idem string, frame []byte, deliver broker.Deliver) (broker.Position, bool, error) {
 	now := m.now().UnixNano()
 	ch := m.lock(key{app, channel}, lim, now)
+	if idem != "" {
+		m.trimLocked(ch, lim, now, 0)
+		if off, ok := ch.keys[idem]; ok {
+			pos := broker.Position{Epoch: ch.epoch, Offset: off}
+			ch.mu.Unlock()
+			m.reclaim(now)
+			return pos, true, nil
+		}
+	}
 	m.trimLocked(ch, lim, now, 1)
 	pos := broker.Position{Epoch: ch.epoch, Offset: ch.last + 1}
 	full := pusher.AppendPosition(frame, ch.epoch, pos.Offset)
 	ch.last = pos.Offset
 	ch.evs = append(ch.evs, broker.Event{Offset: pos.Offset, Frame: full, Time: now})
 	ch.refs++
-	m.bytes.Add(int64(cap(full)) + EventOverhead)
+	cost := int64(cap(full)) + EventOverhead
+	if idem != "" {
+		if ch.keys == nil {
+			ch.keys = map[string]uint64{}
+		}
+		ch.keys[idem] = pos.Offset
+		ch.keyq = append(ch.keyq, keyRef{off: pos.Offset, key: idem})
+		cost += int64(len(idem)) + keyCost
+	}
+	m.bytes.Add(cost)
 	m.push(ref{ch: ch, off: pos.Offset, expires: now + ttl(lim)})
 	ch.pending = append(ch.pending, step{pos: pos, frame: full, deliver: deliver})
 	lead := !ch.delivering
@@ -219,9 +270,9 @@ func (m *Memory) Append(app, channel string, lim broker.HistoryLimits, frame []b
 	ch.mu.Unlock()
 	m.reclaim(now)
 	if !lead {
-		return pos, nil
+		return pos, false, nil
 	}
-	return pos, m.drain(ch)
+	return pos, false, m.drain(ch)
 }
 
 // drain runs ch's pending steps in order, outside ch.mu, until none is
@@ -340,6 +391,7 @@ func (m *Memory) dropLocked(ch *chanState, n int) {
 		return
 	}
 	var freed int64
+	upto := ch.evs[n-1].Offset
 	for i := range n {
 		freed += int64(cap(ch.evs[i].Frame)) + eventCost
 		ch.evs[i] = broker.Event{}
@@ -348,7 +400,31 @@ func (m *Memory) dropLocked(ch *chanState, n int) {
 	if len(ch.evs) == 0 {
 		ch.evs = nil
 	}
-	m.bytes.Add(-freed)
+	m.bytes.Add(-freed - dropKeysLocked(ch, upto))
+}
+
+// dropKeysLocked forgets the idempotency keys of ch's events up to offset
+// upto (they left history) and returns the memory freed; ch.mu held.
+func dropKeysLocked(ch *chanState, upto uint64) int64 {
+	var freed int64
+	i := 0
+	for i < len(ch.keyq) && ch.keyq[i].off <= upto {
+		k := ch.keyq[i]
+		if ch.keys[k.key] == k.off {
+			delete(ch.keys, k.key)
+		}
+		freed += int64(len(k.key)) + keyCost
+		ch.keyq[i] = keyRef{}
+		i++
+	}
+	if i == 0 {
+		return 0
+	}
+	ch.keyq = ch.keyq[i:]
+	if len(ch.keyq) == 0 {
+		ch.keyq, ch.keys = nil, nil // a map never shrinks: let it go
+	}
+	return freed
 }
 
 // ttl is lim's TTL in nanos; 0 (no age bound) keeps events until they

@@ -26,6 +26,12 @@ import (
 // message.data, on "channel", on each of "channels", or on the app's
 // broadcast channel when neither is given. The event goes through the
 // HTTP API's publish path, so the same limits apply to it.
+//
+// An optional idempotency key, as "idempotency_key" in the body or as the
+// Idempotency-Key header (both: they must be equal, else 400), makes a
+// retry safe: on each channel with history still holding the event first
+// published with that key, the retry is answered with that event's offset
+// and not delivered again.
 
 // notEnabled is the 404 of /broadcast when no app has a token: the
 // endpoint is never open, and the answer says how to open it.
@@ -124,6 +130,9 @@ func (h *Handler) broadcast(req *request) (*broadcastResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ev.key, err = headerIdempotencyKey(req.r.Header, ev.key); err != nil {
+		return nil, err
+	}
 	offsets, err := h.publishBroadcast(req.r.Context(), a, ev)
 	if err != nil {
 		return nil, errorf(http.StatusInternalServerError, "publish failed: %v", err)
@@ -134,10 +143,9 @@ func (h *Handler) broadcast(req *request) (*broadcastResult, error) {
 // publishBroadcast is the one call through which /broadcast publishes:
 // the HTTP API's path, which numbers the event on each channel that keeps
 // history. It answers those channels' offsets; a channel without history
-// has none. (An idempotent publish, answering a retried key with the
-// original offsets, belongs here too.)
+// has none. A retried idempotency key answers the original offsets.
 func (h *Handler) publishBroadcast(ctx context.Context, a *node.App, ev event) (map[string]uint64, error) {
-	positions, err := h.node.PublishOffsets(ctx, a, ev.channels, ev.name, ev.data, "")
+	positions, err := h.node.PublishOnce(ctx, a, ev.channels, ev.name, ev.data, "", ev.key)
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +156,27 @@ func (h *Handler) publishBroadcast(ctx context.Context, a *node.App, ev event) (
 		}
 	}
 	return offsets, nil
+}
+
+// headerIdempotencyKey merges the Idempotency-Key header with the body's
+// key (empty: none). Giving both is allowed when they are equal; a
+// mismatch is a client bug, refused rather than guessed at.
+func headerIdempotencyKey(hdr http.Header, body string) (string, error) {
+	vals := hdr.Values("Idempotency-Key")
+	switch {
+	case len(vals) == 0:
+		return body, nil
+	case len(vals) > 1:
+		return "", errorf(http.StatusBadRequest, "Idempotency-Key header: give it once, not %d times", len(vals))
+	}
+	key, err := validIdempotencyKey("Idempotency-Key header", &vals[0])
+	if err != nil {
+		return "", err
+	}
+	if body != "" && body != key {
+		return "", errorf(http.StatusBadRequest, "idempotency_key: the body's key differs from the Idempotency-Key header; give one, or both equal")
+	}
+	return key, nil
 }
 
 // bearerApp returns the app whose token the Authorization header carries.
@@ -179,8 +208,9 @@ type broadcastBody struct {
 		Type *string         `json:"type"`
 		Data json.RawMessage `json:"data"`
 	} `json:"message"`
-	Channel  *string  `json:"channel"`
-	Channels []string `json:"channels"`
+	Channel        *string  `json:"channel"`
+	Channels       []string `json:"channels"`
+	IdempotencyKey *string  `json:"idempotency_key"`
 }
 
 // parseBroadcast validates a /broadcast body for app a. Each refusal names
@@ -205,7 +235,11 @@ func parseBroadcast(a *node.App, body []byte) (event, error) {
 	if err != nil {
 		return event{}, err
 	}
-	return event{name: name, data: data, channels: channels}, nil
+	key, err := validIdempotencyKey("idempotency_key", b.IdempotencyKey)
+	if err != nil {
+		return event{}, err
+	}
+	return event{name: name, data: data, key: key, channels: channels}, nil
 }
 
 func broadcastName(a *node.App, typ *string) (string, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/herald-ws/herald/internal/apps"
@@ -28,6 +29,10 @@ func FuzzBroadcastBody(f *testing.F) {
 		`{"message":{"type":"e","data":{"a":"\u00e9\"<>"}}, "channel":"private-encrypted-x"}`,
 		`{"message":{"type":"e"},"channel":"a","channels":["b"]}`,
 		`{"message":{"type":"e"}} trailing`,
+		`{"message":{"type":"e"},"idempotency_key":"job-42"}`,
+		`{"message":{"type":"e"},"idempotency_key":""}`,
+		`{"message":{"type":"e"},"idempotency_key":"a\u0000"}`,
+		`{"message":{"type":"e"},"idempotency_key":5}`,
 		`[]`,
 		``,
 	} {
@@ -68,6 +73,9 @@ func FuzzBroadcastBody(f *testing.F) {
 		}
 		if len(ev.channels) == 0 || len(ev.channels) > lim.MaxChannelsPerEvent {
 			t.Fatalf("%d channels accepted", len(ev.channels))
+		}
+		if k := ev.key; len(k) > maxIdempotencyKey || strings.IndexFunc(k, func(r rune) bool { return r < ' ' || r > '~' }) >= 0 {
+			t.Fatalf("idempotency key %q accepted", k)
 		}
 		seen := map[string]bool{}
 		for _, ch := range ev.channels {

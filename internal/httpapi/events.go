@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -19,13 +20,44 @@ type eventBody struct {
 	Channel  string          `json:"channel"`
 	SocketID string          `json:"socket_id"`
 	Info     string          `json:"info"`
+	// IdempotencyKey is Herald's extension: see validIdempotencyKey.
+	IdempotencyKey *string `json:"idempotency_key"`
 }
 
 // event is a validated eventBody.
 type event struct {
 	name, data, socketID string
+	key                  string // idempotency key; empty: none
 	channels             []string
 	info                 infoFields
+}
+
+// maxIdempotencyKey is the longest idempotency key, in bytes.
+const maxIdempotencyKey = 128
+
+// validIdempotencyKey checks an idempotency key given as field (nil: not
+// given). A key is 1 to 128 printable ASCII characters (space to '~'):
+// enough for a UUID, a job id or a hash, and safe to log and to send as a
+// header. A publish with a key is answered like the first publish with it
+// on each of its channels whose history still holds that event, and not
+// delivered again.
+func validIdempotencyKey(field string, k *string) (string, error) {
+	if k == nil {
+		return "", nil
+	}
+	key := *k
+	if key == "" {
+		return "", errorf(http.StatusBadRequest, "%s is empty: leave it out, or give 1 to %d printable ASCII characters", field, maxIdempotencyKey)
+	}
+	if len(key) > maxIdempotencyKey {
+		return "", errorf(http.StatusBadRequest, "%s is %d bytes; the limit is %d", field, len(key), maxIdempotencyKey)
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return "", errorf(http.StatusBadRequest, "%s has a byte 0x%02x at %d: only printable ASCII characters (space to '~') are allowed", field, key[i], i)
+		}
+	}
+	return key, nil
 }
 
 type infoFields struct{ userCount, subscriptionCount, cache bool }
@@ -87,7 +119,11 @@ func validateEvent(a *node.App, b eventBody, batch bool) (event, error) {
 	if err != nil {
 		return event{}, err
 	}
-	return event{name: b.Name, data: data, socketID: b.SocketID, channels: channels, info: info}, nil
+	key, err := validIdempotencyKey("idempotency_key", b.IdempotencyKey)
+	if err != nil {
+		return event{}, err
+	}
+	return event{name: b.Name, data: data, socketID: b.SocketID, key: key, channels: channels, info: info}, nil
 }
 
 func eventData(raw json.RawMessage) (string, error) {
@@ -149,6 +185,13 @@ func statsFor(a *node.App, ch string, f infoFields) channelInfo {
 	return ci
 }
 
+// publish is the one call through which the HTTP API publishes an event;
+// a retried idempotency key is answered as success, as the first time.
+func (h *Handler) publish(ctx context.Context, a *node.App, ev event) error {
+	_, err := h.node.PublishOnce(ctx, a, ev.channels, ev.name, ev.data, ev.socketID, ev.key)
+	return err
+}
+
 func (h *Handler) events(w http.ResponseWriter, req *request) error {
 	var b eventBody
 	if err := decodeStrict(req.body, &b); err != nil {
@@ -158,7 +201,7 @@ func (h *Handler) events(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.node.Publish(req.r.Context(), req.app, ev.channels, ev.name, ev.data, ev.socketID); err != nil {
+	if err := h.publish(req.r.Context(), req.app, ev); err != nil {
 		return errorf(http.StatusInternalServerError, "publish failed: %v", err)
 	}
 	if ev.info == (infoFields{}) {
@@ -199,7 +242,7 @@ func (h *Handler) batchEvents(w http.ResponseWriter, req *request) error {
 		wantInfo = wantInfo || ev.info != (infoFields{})
 	}
 	for _, ev := range events {
-		if err := h.node.Publish(req.r.Context(), req.app, ev.channels, ev.name, ev.data, ev.socketID); err != nil {
+		if err := h.publish(req.r.Context(), req.app, ev); err != nil {
 			return errorf(http.StatusInternalServerError, "publish failed: %v", err)
 		}
 	}

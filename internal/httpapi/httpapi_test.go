@@ -146,6 +146,8 @@ func FuzzEventRequest(f *testing.F) {
 		`{"name":"e","channel":"presence-a","data":{"x":1},"socket_id":"1.2"}`,
 		`{"batch":[{"name":"e","channel":"c","data":"d"}]}`,
 		`{"name":"e","channels":["private-encrypted-a"],"data":"{\"ciphertext\":\"x\",\"nonce\":\"y\"}"}`,
+		`{"name":"e","channel":"c","data":"d","idempotency_key":"job-1"}`,
+		`{"batch":[{"name":"e","channel":"c","data":"d","idempotency_key":"k"},{"name":"e","channel":"c","data":"d","idempotency_key":""}]}`,
 		`[]`, `{"name":1}`, ``,
 	} {
 		f.Add(s, false)

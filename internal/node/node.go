@@ -141,11 +141,22 @@ func (n *Node) Publish(ctx context.Context, a *App, channels []string, event, da
 // or the zero Position for a channel without history. On an error the
 // channels before the failing one were published.
 func (n *Node) PublishOffsets(ctx context.Context, a *App, channels []string, event, data, exclude string) ([]broker.Position, error) {
+	return n.PublishOnce(ctx, a, channels, event, data, exclude, "")
+}
+
+// PublishOnce is PublishOffsets with an idempotency key (empty: none).
+// On each channel with history, a publish whose key the channel's history
+// still holds (an earlier publish with that key, within MaxEvents and TTL)
+// is not delivered again; its position is the original event's. Keys are
+// per app and channel, so a retried multi-channel publish that failed part
+// way publishes only to the channels it missed. On a channel without
+// history the key has no effect: every publish is delivered.
+func (n *Node) PublishOnce(ctx context.Context, a *App, channels []string, event, data, exclude, key string) ([]broker.Position, error) {
 	out := make([]broker.Position, len(channels))
 	for i, ch := range channels {
 		frame := pusher.Event(ch, event, data)
 		info := pusher.ParseChannel(ch)
-		pos, err := n.publish(ctx, a, broker.Message{App: a.ID, Channel: ch, Frame: frame, Exclude: exclude, Cache: info.Cache})
+		pos, err := n.publish(ctx, a, broker.Message{App: a.ID, Channel: ch, Frame: frame, Exclude: exclude, Cache: info.Cache}, key)
 		if err != nil {
 			return out, fmt.Errorf("publish to %s: %w", ch, err)
 		}
@@ -158,7 +169,7 @@ func (n *Node) PublishOffsets(ctx context.Context, a *App, channels []string, ev
 // frame must end in '}' and not be used afterwards: the channel's
 // position may be appended to it in place.
 func (n *Node) PublishFrame(ctx context.Context, a *App, channel string, frame []byte, exclude string) error {
-	_, err := n.publish(ctx, a, broker.Message{App: a.ID, Channel: channel, Frame: frame, Exclude: exclude})
+	_, err := n.publish(ctx, a, broker.Message{App: a.ID, Channel: channel, Frame: frame, Exclude: exclude}, "")
 	return err
 }
 
@@ -167,16 +178,18 @@ func (n *Node) PublishFrame(ctx context.Context, a *App, channel string, frame [
 // channel's delivery order (the memory broker delivers synchronously, so
 // subscribers see offsets strictly in order). That delivery may run after
 // publish returned, on another publisher's goroutine: it gets ctx's values
-// but not its cancellation.
-func (n *Node) publish(ctx context.Context, a *App, m broker.Message) (broker.Position, error) {
+// but not its cancellation. A non-empty key makes the publish idempotent
+// on a channel with history (see PublishOnce).
+func (n *Node) publish(ctx context.Context, a *App, m broker.Message, key string) (broker.Position, error) {
 	if !a.History.Covers(m.Channel) {
 		return broker.Position{}, n.broker.Publish(ctx, m)
 	}
 	ctx = context.WithoutCancel(ctx)
-	return n.history.Append(a.ID, m.Channel, a.historyLimits(), m.Frame, func(_ broker.Position, frame []byte) error {
+	pos, _, err := n.history.AppendOnce(a.ID, m.Channel, a.historyLimits(), key, m.Frame, func(_ broker.Position, frame []byte) error {
 		m.Frame = frame
 		return n.broker.Publish(ctx, m)
 	})
+	return pos, err
 }
 
 // deliver is the broker handler: the frame goes to local subscribers.
