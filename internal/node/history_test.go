@@ -119,6 +119,12 @@ func TestResumeRacingPublishes(t *testing.T) {
 	h.MaxEvents = 4000 // the publisher is never more than 2000 ahead of what we saw
 	n, a := newNode(t, h)
 	info := pusher.ParseChannel("private-feed")
+	// Subscribed before the publisher starts, so the first round sees
+	// every event from offset 1.
+	r := &recorder{id: "1.1"}
+	if _, err := a.Subscribe("private-feed", info, r, nil, 0, nil); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var published, seenOffset atomic.Int64
 	done := make(chan struct{})
@@ -139,10 +145,6 @@ func TestResumeRacingPublishes(t *testing.T) {
 	}()
 	defer func() { cancel(); <-done }()
 
-	r := &recorder{id: "1.1"}
-	if _, err := a.Subscribe("private-feed", info, r, nil, 0, nil); err != nil {
-		t.Fatal(err)
-	}
 	var last broker.Position
 	resumes := 0
 	for round := 0; round < 200; round++ {
