@@ -29,7 +29,7 @@ type HistoryLimits struct {
 // Deliver hands a finished frame (offset included) on to subscribers.
 // History calls it in the channel's offset order: each call starts after
 // the previous frame's returned. It may run on another publisher's
-// goroutine after its own Append returned, so it must not depend on
+// goroutine after its own AppendOnce returned, so it must not depend on
 // anything that ends with that call (a request's context). An error does
 // not give the offset back: the frame stays stored (a resume replays it)
 // and later frames keep their numbers.
@@ -49,26 +49,26 @@ type Reader func(cur Position, events []Event, ok bool)
 // store (internal/history) is the single-node implementation; a shared
 // one (Redis streams, NATS JetStream) plugs in here for cluster mode.
 //
-// Implementations are safe for concurrent use. Append and Read calls for
+// Implementations are safe for concurrent use. AppendOnce and Read calls for
 // one channel are ordered (that is the channel's order: offsets, and the
-// points where reads happen); an Append need not wait for an earlier
-// Append's delivery, only for its numbering. Calls for different channels
+// points where reads happen); an AppendOnce need not wait for an earlier
+// one's delivery, only for its numbering. Calls for different channels
 // never wait for each other beyond short bookkeeping.
 type History interface {
-	// Append gives frame (a JSON object whose last byte is '}') the
+	// AppendOnce gives frame (a JSON object whose last byte is '}') the
 	// channel's next offset, appends ,"epoch":…,"offset":N to it — in
 	// place when frame has the capacity, so the caller must not reuse it —
 	// stores it and has deliver called with it in offset order, before
 	// any later Read of the channel runs. It returns the frame's position;
 	// the error is deliver's when the caller delivered its own frame (a
 	// frame delivered by another caller has its error reported elsewhere).
-	Append(app, channel string, lim HistoryLimits, frame []byte, deliver Deliver) (Position, error)
-	// AppendOnce is Append for an idempotent publish: when the channel's
-	// history still holds an event appended with the same non-empty key,
-	// frame is neither stored nor delivered, and the answer is that
-	// event's position with dup true. Keys are per app and channel and
-	// live exactly as long as their event stays in history (MaxEvents,
-	// TTL, memory cap). An empty key is a plain Append.
+	//
+	// With a non-empty key the publish is idempotent: when the channel's
+	// history still holds an event appended with the same key, frame is
+	// neither stored nor delivered, and the answer is that event's
+	// position with dup true. Keys are per app and channel and live
+	// exactly as long as their event stays in history (MaxEvents, TTL,
+	// memory cap).
 	AppendOnce(app, channel string, lim HistoryLimits, key string, frame []byte, deliver Deliver) (pos Position, dup bool, err error)
 	// Read calls fn, in the channel's order, with the channel's delivered
 	// position and the events after since. ok is false (and events nil) when since cannot be served

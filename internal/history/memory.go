@@ -222,16 +222,16 @@ func (m *Memory) create(sh *shard, k key, lim broker.HistoryLimits, now int64) *
 	return ch
 }
 
-// Append implements broker.History. The frame is numbered, stored and
-// queued under the channel's mutex; the caller then delivers the queue
-// only if nobody else is (see the package doc), so it never waits for
-// another publisher's fan-out.
+// Append is AppendOnce without an idempotency key.
 func (m *Memory) Append(app, channel string, lim broker.HistoryLimits, frame []byte, deliver broker.Deliver) (broker.Position, error) {
 	pos, _, err := m.AppendOnce(app, channel, lim, "", frame, deliver)
 	return pos, err
 }
 
-// AppendOnce implements broker.History. The key is looked up under the
+// AppendOnce implements broker.History. The frame is numbered, stored and
+// queued under the channel's mutex; the caller then delivers the queue
+// only if nobody else is (see the package doc), so it never waits for
+// another publisher's fan-out. The key is looked up under the
 // channel's mutex after the channel is trimmed (so an event that has left
 // history no longer answers for its key) and before numbering, so of two
 // concurrent publishes with one key exactly one is numbered.

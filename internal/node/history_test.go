@@ -200,7 +200,7 @@ func (r *recorder) peek() []frame {
 func TestResumeFailedAndOff(t *testing.T) {
 	n, a := newNode(t, apps.History{Enabled: true, Channels: []string{"news*"}, MaxEvents: 2, TTL: time.Minute})
 	ctx := context.Background()
-	pos, err := n.PublishOffsets(ctx, a, []string{"news", "plain"}, "e", "1", "")
+	pos, err := n.PublishOnce(ctx, a, []string{"news", "plain"}, "e", "1", "", "")
 	if err != nil || pos[0].Offset != 1 || pos[0].Epoch == "" || pos[1] != (broker.Position{}) {
 		t.Fatalf("positions %v, %v", pos, err)
 	}
@@ -259,7 +259,7 @@ func runtimeYield() { runtime.Gosched() }
 func TestResumeOnCacheChannelHasNoDuplicate(t *testing.T) {
 	n, a := newNode(t, allHistory)
 	info := pusher.ParseChannel("cache-price")
-	pos, _ := n.PublishOffsets(context.Background(), a, []string{"cache-price"}, "p", "1", "")
+	pos, _ := n.PublishOnce(context.Background(), a, []string{"cache-price"}, "p", "1", "", "")
 	_ = n.Publish(context.Background(), a, []string{"cache-price"}, "p", "2", "")
 	for _, c := range []struct {
 		since   pusher.Since
@@ -322,7 +322,7 @@ func TestPublishersDoNotWaitForFanOut(t *testing.T) {
 	}
 	first := make(chan []broker.Position)
 	go func() {
-		pos, err := n.PublishOffsets(ctx, a, []string{"hot"}, "e", "0", "")
+		pos, err := n.PublishOnce(ctx, a, []string{"hot"}, "e", "0", "", "")
 		if err != nil {
 			t.Error(err)
 		}
@@ -337,7 +337,7 @@ func TestPublishersDoNotWaitForFanOut(t *testing.T) {
 	for p := range publishers {
 		wg.Go(func() {
 			for i := range each {
-				pos, err := n.PublishOffsets(ctx, a, []string{"hot"}, "e", fmt.Sprint(i), "")
+				pos, err := n.PublishOnce(ctx, a, []string{"hot"}, "e", fmt.Sprint(i), "", "")
 				if err != nil {
 					t.Error(err)
 					return

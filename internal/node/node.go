@@ -132,20 +132,15 @@ func (a *App) Connections() int64 { return a.conns.Load() }
 
 // Publish serializes an API event once per channel and publishes it.
 func (n *Node) Publish(ctx context.Context, a *App, channels []string, event, data, exclude string) error {
-	_, err := n.PublishOffsets(ctx, a, channels, event, data, exclude)
+	_, err := n.PublishOnce(ctx, a, channels, event, data, exclude, "")
 	return err
 }
 
-// PublishOffsets is Publish returning each channel's position after the
+// PublishOnce is Publish returning each channel's position after the
 // event (positions[i] is channels[i]'s): its epoch and the event's offset,
 // or the zero Position for a channel without history. On an error the
-// channels before the failing one were published.
-func (n *Node) PublishOffsets(ctx context.Context, a *App, channels []string, event, data, exclude string) ([]broker.Position, error) {
-	return n.PublishOnce(ctx, a, channels, event, data, exclude, "")
-}
-
-// PublishOnce is PublishOffsets with an idempotency key (empty: none).
-// On each channel with history, a publish whose key the channel's history
+// channels before the failing one were published. key is an idempotency
+// key (empty: none). On each channel with history, a publish whose key the channel's history
 // still holds (an earlier publish with that key, within MaxEvents and TTL)
 // is not delivered again; its position is the original event's. Keys are
 // per app and channel, so a retried multi-channel publish that failed part

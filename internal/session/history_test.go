@@ -24,7 +24,7 @@ func (c *client) subscribeSince(channel, auth, since string) {
 func TestResumeOverTheProtocol(t *testing.T) {
 	h := newHarness(t, withHistory)
 	ctx := context.Background()
-	pos, err := h.mgr.node.PublishOffsets(ctx, h.app, []string{"private-orders"}, "created", `{"id":1}`, "")
+	pos, err := h.mgr.node.PublishOnce(ctx, h.app, []string{"private-orders"}, "created", `{"id":1}`, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
