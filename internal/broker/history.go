@@ -71,8 +71,14 @@ type History interface {
 	// memory cap).
 	AppendOnce(app, channel string, lim HistoryLimits, key string, frame []byte, deliver Deliver) (pos Position, dup bool, err error)
 	// Read calls fn, in the channel's order, with the channel's delivered
-	// position and the events after since. ok is false (and events nil) when since cannot be served
-	// exactly: another epoch, an offset ahead of the channel's, or events
-	// after it already dropped. A zero since asks only for the position.
+	// position and the events after since. ok is false (and events nil)
+	// when since cannot be served exactly: another epoch, an offset ahead
+	// of the channel's, or events after it already dropped.
+	//
+	// A channel that has no history (never published to, or forgotten
+	// after its events expired) is at the zero Position (epoch "", offset
+	// 0), and reading it must not store anything. The zero Position as
+	// since means "nothing seen yet": it is served from the start of the
+	// channel's epoch (offset 1) while history still holds that start.
 	Read(app, channel string, lim HistoryLimits, since Position, fn Reader)
 }

@@ -90,7 +90,7 @@ type Memory struct {
 	bytes    atomic.Int64  // accounted memory
 
 	qmu   sync.Mutex
-	queue []ref // every stored event (and channel creation), oldest first
+	queue []ref // every stored event, channel creation and keep-alive, oldest first
 	head  int
 }
 
@@ -112,6 +112,7 @@ type chanState struct {
 	evs   []broker.Event // stored events, oldest first, offsets contiguous
 	refs  int            // queue entries pointing here
 	dead  bool           // removed from its shard: look it up again
+	keep  int64          // expiry of the newest queue entry (unix nanos)
 
 	// Idempotency keys of stored events: keys maps a key to its event's
 	// offset, and keyq lists them in offset order, so that dropping the
@@ -215,10 +216,11 @@ func (m *Memory) create(sh *shard, k key, lim broker.HistoryLimits, now int64) *
 	ch := &chanState{key: k, epoch: m.prefix + strconv.FormatUint(m.gen.Add(1), 36)}
 	sh.channels[k] = ch
 	m.bytes.Add(channelOverhead + refCost)
-	// The creation is queued too, so that a channel only read (its
-	// position handed out) is forgotten after the TTL like an event.
+	// The creation is queued too: a channel whose events all left is
+	// forgotten once its last entry expires.
 	ch.refs++
-	m.push(ref{ch: ch, off: 0, expires: now + ttl(lim)})
+	ch.keep = now + ttl(lim)
+	m.push(ref{ch: ch, off: 0, expires: ch.keep})
 	return ch
 }
 
@@ -263,7 +265,8 @@ func (m *Memory) AppendOnce(app, channel string, lim broker.HistoryLimits, idem 
 		cost += int64(len(idem)) + keyCost
 	}
 	m.bytes.Add(cost)
-	m.push(ref{ch: ch, off: pos.Offset, expires: now + ttl(lim)})
+	ch.keep = now + ttl(lim)
+	m.push(ref{ch: ch, off: pos.Offset, expires: ch.keep})
 	ch.pending = append(ch.pending, step{pos: pos, frame: full, deliver: deliver})
 	lead := !ch.delivering
 	ch.delivering = true
@@ -326,9 +329,21 @@ func (st *step) run() error {
 // delivered, and none after it has started, so a subscriber added by fn
 // gets the rest live. When a deliverer is busy the Read queues behind the
 // frames already numbered and waits for its turn.
+//
+// A Read never creates a channel: reading an unknown name costs nothing,
+// so nobody can push real history out of the memory cap by reading made-up
+// channels. An unknown channel is at the empty position (epoch "", offset
+// 0); fn runs under the shard's read lock then, so the channel's first
+// publish (which creates it under the write lock) waits for fn. A Read of
+// a channel keeps it alive (see keepAlive), so a quiet channel that is
+// being polled keeps its epoch.
 func (m *Memory) Read(app, channel string, lim broker.HistoryLimits, since broker.Position, fn broker.Reader) {
 	now := m.now().UnixNano()
-	ch := m.lock(key{app, channel}, lim, now)
+	ch := m.lookup(key{app, channel}, since, fn)
+	if ch == nil {
+		return
+	}
+	m.keepAlive(ch, lim, now)
 	if ch.delivering {
 		m.readInTurn(ch, lim, now, since, fn)
 	} else {
@@ -336,6 +351,43 @@ func (m *Memory) Read(app, channel string, lim broker.HistoryLimits, since broke
 	}
 	ch.mu.Unlock()
 	m.reclaim(now)
+}
+
+// lookup returns k's channel with its mutex held or, when there is none,
+// runs a read of the empty position under the shard's read lock and
+// returns nil.
+func (m *Memory) lookup(k key, since broker.Position, fn broker.Reader) *chanState {
+	sh := m.shard(k)
+	for {
+		sh.mu.RLock()
+		ch := sh.channels[k]
+		if ch == nil {
+			fn(broker.Position{}, nil, since == broker.Position{})
+			sh.mu.RUnlock()
+			return nil
+		}
+		sh.mu.RUnlock()
+		ch.mu.Lock()
+		if !ch.dead {
+			return ch
+		}
+		ch.mu.Unlock()
+	}
+}
+
+// keepAlive queues one more entry for ch when its newest one expires
+// within half a TTL, ch.mu held: the channel (its epoch and last offset)
+// then outlives its events while somebody reads it, instead of coming back
+// under a new epoch that would tell every reader history was lost.
+func (m *Memory) keepAlive(ch *chanState, lim broker.HistoryLimits, now int64) {
+	life := ttl(lim)
+	if ch.keep-now >= life/2 {
+		return
+	}
+	ch.refs++
+	ch.keep = now + life
+	m.bytes.Add(refCost)
+	m.push(ref{ch: ch, off: 0, expires: ch.keep})
 }
 
 // readInTurn queues a Read behind ch's pending frames (ch.mu held on entry
@@ -357,6 +409,12 @@ func (m *Memory) readInTurn(ch *chanState, lim broker.HistoryLimits, now int64, 
 func (m *Memory) readLocked(ch *chanState, lim broker.HistoryLimits, now int64, since broker.Position, upto uint64, fn broker.Reader) {
 	m.trimLocked(ch, lim, now, 0)
 	cur := broker.Position{Epoch: ch.epoch, Offset: upto}
+	if since == (broker.Position{}) {
+		// The empty position: a reader that has seen nothing of the
+		// channel (it was unknown when the reader looked) resumes from
+		// the start of this epoch, if history still holds it.
+		since.Epoch = ch.epoch
+	}
 	first := ch.last + 1 // the oldest offset still held
 	if len(ch.evs) > 0 {
 		first = ch.evs[0].Offset

@@ -171,7 +171,7 @@ func TestMemoryCapEvictsOldestFirst(t *testing.T) {
 	if m.Bytes() > 3*perChannel {
 		t.Errorf("%d bytes held, cap %d", m.Bytes(), 3*perChannel)
 	}
-	// Newest first: reading the evicted c0 creates it anew, which costs.
+	// The evicted c0 is at the empty position again: another epoch.
 	for i := 3; i >= 0; i-- {
 		ch, wantOK := fmt.Sprintf("c%d", i), i > 0
 		ep := readSince(m, ch, broker.Position{}).cur.Epoch
@@ -339,4 +339,52 @@ func TestChannelsDoNotWaitForEachOther(t *testing.T) {
 	}
 	close(release)
 	<-done
+}
+
+func TestReadingUnknownChannelsStoresNothing(t *testing.T) {
+	m, _ := newStore(0)
+	for i := range 100 {
+		r := readSince(m, fmt.Sprintf("nobody-%d", i), broker.Position{})
+		if r.cur != (broker.Position{}) || !r.ok || r.frames != nil {
+			t.Fatalf("unknown channel: %+v, want the empty position, ok", r)
+		}
+		if r := readSince(m, "nobody", broker.Position{Epoch: "x", Offset: 3}); r.ok {
+			t.Fatalf("a position on an unknown channel was served: %+v", r)
+		}
+	}
+	if m.Bytes() != 0 || m.head != len(m.queue) {
+		t.Errorf("reads stored %d bytes, %d queue entries", m.Bytes(), len(m.queue)-m.head)
+	}
+}
+
+func TestEmptyPositionResumesFromTheStart(t *testing.T) {
+	m, _ := newStore(0)
+	want := publish(t, m, "a", 3)
+	r := readSince(m, "a", broker.Position{})
+	if !r.ok || strings.Join(r.frames, "\n") != strings.Join(want, "\n") || r.cur.Offset != 3 {
+		t.Fatalf("from the empty position: %+v, want all 3 events", r)
+	}
+	publish(t, m, "a", 5) // MaxEvents 5: offsets 1-3 leave
+	if r := readSince(m, "a", broker.Position{}); r.ok || r.cur.Offset != 8 {
+		t.Errorf("the start left history but the empty position was served: %+v", r)
+	}
+}
+
+func TestReadKeepsAQuietChannelsEpoch(t *testing.T) {
+	m, clk := newStore(0)
+	publish(t, m, "a", 1)
+	ep := readSince(m, "a", broker.Position{}).cur.Epoch
+	clk.add(40 * time.Second) // TTL 1 min: the channel's entry ends in 20 s
+	readSince(m, "a", broker.Position{Epoch: ep, Offset: 1})
+	clk.add(50 * time.Second) // the event has expired, the read's entry has not
+	m.reclaim(clk.now().UnixNano())
+	r := readSince(m, "a", broker.Position{Epoch: ep, Offset: 1})
+	if !r.ok || r.cur != (broker.Position{Epoch: ep, Offset: 1}) {
+		t.Fatalf("a channel read within its TTL lost its position: %+v", r)
+	}
+	clk.add(2 * time.Minute) // nobody reads: forgotten
+	m.reclaim(clk.now().UnixNano())
+	if m.Bytes() != 0 || len(m.shard(key{"app", "a"}).channels) != 0 {
+		t.Errorf("an unread channel outlived its TTL: %d bytes", m.Bytes())
+	}
 }

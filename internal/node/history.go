@@ -19,15 +19,20 @@ func (a *App) HasHistory(channel string) bool { return a.History.Covers(channel)
 // order, and then live events, with neither a gap nor a duplicate,
 // because the subscribe and the replay happen at one point of the
 // channel's delivery order (after every replayed event was delivered,
-// before the next one is). When the
-// history cannot serve since (another epoch, too old, ahead, or no history
-// on the channel) s gets herald:resume_failed with the channel's position
-// instead; the subscription stands either way. On a cache channel a
-// successful resume replaces the cached event (the replay ends with it);
-// after a failed one the cached event follows resume_failed as usual. Resuming an existing
+// before the next one is). When the history cannot serve since (another
+// epoch, too old, ahead, or no history on the channel) s gets
+// herald:resume_failed with the channel's position instead; the
+// subscription stands either way. On a cache channel a successful resume
+// replaces the cached event (the replay ends with it); after a failed one
+// the cached event follows resume_failed as usual. Resuming an existing
 // subscription replays nothing: the socket has had every event.
-func (a *App) Subscribe(name string, info pusher.ChannelInfo, s hub.Subscriber, m *pusher.Member, maxMembers int, since *pusher.Since) (hub.SubscribeResult, error) {
-	if since == nil {
+//
+// Without since, position asks for a herald:position frame at that same
+// point (after subscription_succeeded and the cached event): the position
+// the live events continue from, so that a client can resume a channel
+// that stays quiet. Channels without history send none.
+func (a *App) Subscribe(name string, info pusher.ChannelInfo, s hub.Subscriber, m *pusher.Member, maxMembers int, since *pusher.Since, position bool) (hub.SubscribeResult, error) {
+	if since == nil && (!position || !a.History.Covers(name)) {
 		return a.Hub.Subscribe(name, info, s, m, maxMembers)
 	}
 	if !a.History.Covers(name) {
@@ -38,27 +43,32 @@ func (a *App) Subscribe(name string, info pusher.ChannelInfo, s hub.Subscriber, 
 		return res, err
 	}
 	var (
-		res hub.SubscribeResult
-		err error
+		res  hub.SubscribeResult
+		err  error
+		from broker.Position // zero without since: the reader ignores the events
 	)
-	a.history.Read(a.ID, name, a.historyLimits(), broker.Position{Epoch: since.Epoch, Offset: since.Offset},
+	if since != nil {
+		from = broker.Position{Epoch: since.Epoch, Offset: since.Offset}
+	}
+	a.history.Read(a.ID, name, a.historyLimits(), from,
 		func(cur broker.Position, events []broker.Event, ok bool) {
-			if ok {
+			if since != nil && ok {
 				// The replay ends with the cache channel's last event, or
 				// the client has it already: replaying the cached event
 				// too would be a duplicate.
 				info.Cache = false
 			}
 			res, err = a.Hub.Subscribe(name, info, s, m, maxMembers)
-			if err != nil || res.AlreadySubscribed {
-				return
-			}
-			if !ok {
+			switch {
+			case err != nil || res.AlreadySubscribed:
+			case since == nil:
+				s.Send(pusher.PositionFrame(name, cur.Epoch, cur.Offset))
+			case !ok:
 				s.Send(pusher.ResumeFailed(name, cur.Epoch, cur.Offset))
-				return
-			}
-			for _, e := range events {
-				s.Send(e.Frame)
+			default:
+				for _, e := range events {
+					s.Send(e.Frame)
+				}
 			}
 		})
 	return res, err
@@ -67,9 +77,9 @@ func (a *App) Subscribe(name string, info pusher.ChannelInfo, s hub.Subscriber, 
 // ReadHistory returns channel's current position and, when since can be
 // served, the events after it, oldest first (ok false: another epoch, an
 // offset older than history holds or ahead of the channel; then events is
-// nil and the caller should refetch its state from pos). A zero since
-// asks for the position alone (ok false). enabled is false when the
-// channel has no history. Events' frames are shared and read-only.
+// nil and the caller should refetch its state from pos). The zero since
+// is "nothing seen yet" (see broker.History.Read). enabled is false when
+// the channel has no history. Events' frames are shared and read-only.
 //
 // This is the read side for HTTP polling and SSE; the caller checks the
 // channel's authorization first.
@@ -86,9 +96,15 @@ func (a *App) ReadHistory(channel string, since broker.Position) (pos broker.Pos
 	return pos, events, ok, true
 }
 
-// Position is channel's current position (its epoch and last offset);
-// ok is false when the channel has no history.
-func (a *App) Position(channel string) (pos broker.Position, ok bool) {
-	pos, _, _, ok = a.ReadHistory(channel, broker.Position{})
-	return pos, ok
+// Position is channel's current position: its epoch and last offset, the
+// zero Position while it has no history; enabled is false when the
+// channel keeps none.
+func (a *App) Position(channel string) (pos broker.Position, enabled bool) {
+	if !a.History.Covers(channel) {
+		return broker.Position{}, false
+	}
+	a.history.Read(a.ID, channel, a.historyLimits(), broker.Position{}, func(cur broker.Position, _ []broker.Event, _ bool) {
+		pos = cur
+	})
+	return pos, true
 }

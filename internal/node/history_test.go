@@ -85,7 +85,7 @@ func TestConcurrentPublishersOrderEverySubscriber(t *testing.T) {
 	subs := make([]*recorder, subscribers)
 	for i := range subs {
 		subs[i] = &recorder{id: fmt.Sprintf("1.%d", i)}
-		if _, err := a.Subscribe("orders", info, subs[i], nil, 0, nil); err != nil {
+		if _, err := a.Subscribe("orders", info, subs[i], nil, 0, nil, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -122,7 +122,7 @@ func TestResumeRacingPublishes(t *testing.T) {
 	// Subscribed before the publisher starts, so the first round sees
 	// every event from offset 1.
 	r := &recorder{id: "1.1"}
-	if _, err := a.Subscribe("private-feed", info, r, nil, 0, nil); err != nil {
+	if _, err := a.Subscribe("private-feed", info, r, nil, 0, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -157,7 +157,7 @@ func TestResumeRacingPublishes(t *testing.T) {
 		got := r.take()
 		evs := events(got)
 		seen := broker.Position{Epoch: evs[len(evs)-1].Epoch, Offset: evs[len(evs)-1].Offset}
-		if _, err := a.Subscribe("private-feed", info, r, nil, 0, &pusher.Since{Epoch: seen.Epoch, Offset: seen.Offset}); err != nil {
+		if _, err := a.Subscribe("private-feed", info, r, nil, 0, &pusher.Since{Epoch: seen.Epoch, Offset: seen.Offset}, false); err != nil {
 			t.Fatal(err)
 		}
 		for _, f := range got {
@@ -208,7 +208,7 @@ func TestResumeFailedAndOff(t *testing.T) {
 		_ = n.Publish(ctx, a, []string{"news"}, "e", "x", "")
 	}
 	r := &recorder{id: "1.1"}
-	if _, err := a.Subscribe("news", pusher.ParseChannel("news"), r, nil, 0, &pusher.Since{Epoch: pos[0].Epoch, Offset: 1}); err != nil {
+	if _, err := a.Subscribe("news", pusher.ParseChannel("news"), r, nil, 0, &pusher.Since{Epoch: pos[0].Epoch, Offset: 1}, false); err != nil {
 		t.Fatal(err)
 	}
 	got := r.take()
@@ -219,7 +219,7 @@ func TestResumeFailedAndOff(t *testing.T) {
 	// No history on the channel: frames carry no position, and a resume
 	// fails with an empty epoch.
 	p := &recorder{id: "1.2"}
-	if _, err := a.Subscribe("plain", pusher.ParseChannel("plain"), p, nil, 0, &pusher.Since{Epoch: "e", Offset: 1}); err != nil {
+	if _, err := a.Subscribe("plain", pusher.ParseChannel("plain"), p, nil, 0, &pusher.Since{Epoch: "e", Offset: 1}, false); err != nil {
 		t.Fatal(err)
 	}
 	_ = n.Publish(ctx, a, []string{"plain"}, "e", "y", "")
@@ -242,7 +242,7 @@ func TestResumeFailedAndOff(t *testing.T) {
 func TestClientEventsAreNumbered(t *testing.T) {
 	n, a := newNode(t, allHistory)
 	r := &recorder{id: "1.1"}
-	_, _ = a.Subscribe("presence-room", pusher.ParseChannel("presence-room"), r, &pusher.Member{UserID: "u"}, 10, nil)
+	_, _ = a.Subscribe("presence-room", pusher.ParseChannel("presence-room"), r, &pusher.Member{UserID: "u"}, 10, nil, false)
 	frame := pusher.ClientEvent("presence-room", "client-typing", json.RawMessage(`{"on":true}`), "u")
 	if err := n.PublishFrame(context.Background(), a, "presence-room", frame, ""); err != nil {
 		t.Fatal(err)
@@ -270,7 +270,7 @@ func TestResumeOnCacheChannelHasNoDuplicate(t *testing.T) {
 		{pusher.Since{Epoch: "other", Offset: 2}, []uint64{2}},      // failed: the cached event as usual
 	} {
 		r := &recorder{id: "1.9"}
-		if _, err := a.Subscribe("cache-price", info, r, nil, 0, &c.since); err != nil {
+		if _, err := a.Subscribe("cache-price", info, r, nil, 0, &c.since, false); err != nil {
 			t.Fatal(err)
 		}
 		var got []uint64
@@ -310,13 +310,13 @@ func TestPublishersDoNotWaitForFanOut(t *testing.T) {
 	info := pusher.ParseChannel("hot")
 	g := &gate{recorder: recorder{id: "1.0"}, entered: make(chan struct{}), release: make(chan struct{})}
 	subs := []*recorder{&g.recorder}
-	if _, err := a.Subscribe("hot", info, g, nil, 0, nil); err != nil {
+	if _, err := a.Subscribe("hot", info, g, nil, 0, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 10; i++ {
 		r := &recorder{id: fmt.Sprintf("1.%d", i)}
 		subs = append(subs, r)
-		if _, err := a.Subscribe("hot", info, r, nil, 0, nil); err != nil {
+		if _, err := a.Subscribe("hot", info, r, nil, 0, nil, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -357,7 +357,7 @@ func TestPublishersDoNotWaitForFanOut(t *testing.T) {
 	res := &recorder{id: "1.99"}
 	resumed := make(chan error)
 	go func() {
-		_, err := a.Subscribe("hot", info, res, nil, 0, &pusher.Since{Epoch: offsets[0][0].Epoch, Offset: 1})
+		_, err := a.Subscribe("hot", info, res, nil, 0, &pusher.Since{Epoch: offsets[0][0].Epoch, Offset: 1}, false)
 		resumed <- err
 	}()
 	close(g.release)
@@ -396,5 +396,100 @@ func TestPublishersDoNotWaitForFanOut(t *testing.T) {
 	checkContiguous(t, broker.Position{Offset: 1}, evs)
 	if len(evs) != total-1 {
 		t.Fatalf("resumed subscriber got %d events, want %d", len(evs), total-1)
+	}
+}
+
+// The empty position (epoch "", offset 0) is what a channel without
+// history yet reports; resuming from it replays the channel from its
+// start, so a client that learned the position before the first publish
+// misses nothing.
+func TestResumeFromTheEmptyPosition(t *testing.T) {
+	n, a := newNode(t, allHistory)
+	ctx := context.Background()
+	if pos, ok := a.Position("fresh"); !ok || pos != (broker.Position{}) {
+		t.Fatalf("position of a channel never published to: %v %v", pos, ok)
+	}
+	for _, d := range []string{"1", "2"} {
+		_ = n.Publish(ctx, a, []string{"fresh"}, "e", d, "")
+	}
+	r := &recorder{id: "1.1"}
+	if _, err := a.Subscribe("fresh", pusher.ParseChannel("fresh"), r, nil, 0, &pusher.Since{}, false); err != nil {
+		t.Fatal(err)
+	}
+	_ = n.Publish(ctx, a, []string{"fresh"}, "e", "3", "")
+	got := r.take()
+	if len(got) != 4 || got[0].Event != "pusher_internal:subscription_succeeded" {
+		t.Fatalf("got %+v", got)
+	}
+	for i, f := range got[1:] {
+		if f.Offset != uint64(i+1) || string(f.Data) != fmt.Sprintf(`"%d"`, i+1) {
+			t.Errorf("frame %d: %+v", i+1, f)
+		}
+	}
+}
+
+// A subscribe asking for its position gets herald:position right after
+// subscription_succeeded, at a point of the channel's delivery order: the
+// live events that follow continue from it with no gap, even while a
+// publisher runs at full speed; channels without history send none.
+func TestSubscribeWithPosition(t *testing.T) {
+	h := allHistory
+	h.Channels = []string{"kept*"}
+	n, a := newNode(t, h)
+	ctx := context.Background()
+	fresh := &recorder{id: "1.1"}
+	if _, err := a.Subscribe("kept-fresh", pusher.ParseChannel("kept-fresh"), fresh, nil, 0, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	plain := &recorder{id: "1.2"}
+	if _, err := a.Subscribe("plain", pusher.ParseChannel("plain"), plain, nil, 0, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := fresh.take(); len(got) != 2 || got[1].raw != `{"event":"herald:position","channel":"kept-fresh","data":"{\"epoch\":\"\",\"offset\":0}"}` {
+		t.Fatalf("fresh channel: %+v", got)
+	}
+	if got := plain.take(); len(got) != 1 || got[0].Event != "pusher_internal:subscription_succeeded" {
+		t.Fatalf("channel without history: %+v", got)
+	}
+
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := n.Publish(ctx, a, []string{"kept-hot"}, "tick", "x", ""); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for round := range 50 {
+		r := &recorder{id: fmt.Sprintf("2.%d", round)}
+		if _, err := a.Subscribe("kept-hot", pusher.ParseChannel("kept-hot"), r, nil, 0, nil, true); err != nil {
+			t.Fatal(err)
+		}
+		for len(events(r.peek())) < 3 {
+			runtimeYield()
+		}
+		a.Hub.Unsubscribe("kept-hot", r, "")
+		got := r.take()
+		if len(got) < 2 || got[1].Event != "herald:position" {
+			t.Fatalf("round %d: %+v", round, got[:min(len(got), 2)])
+		}
+		var pos struct {
+			Epoch  string
+			Offset uint64
+		}
+		var data string
+		if json.Unmarshal(got[1].Data, &data) != nil || json.Unmarshal([]byte(data), &pos) != nil {
+			t.Fatalf("position data %s", got[1].Data)
+		}
+		checkContiguous(t, broker.Position{Epoch: pos.Epoch, Offset: pos.Offset}, events(got))
 	}
 }

@@ -18,7 +18,7 @@ func TestPublishOnce(t *testing.T) {
 	subs := map[string]*recorder{}
 	for _, ch := range []string{"news", "news-2", "plain"} {
 		r := &recorder{id: "1." + ch}
-		if _, err := a.Subscribe(ch, pusher.ParseChannel(ch), r, nil, 0, nil); err != nil {
+		if _, err := a.Subscribe(ch, pusher.ParseChannel(ch), r, nil, 0, nil, false); err != nil {
 			t.Fatal(err)
 		}
 		r.take()

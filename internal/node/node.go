@@ -18,6 +18,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,7 @@ type App struct {
 	history broker.History
 
 	conns atomic.Int64
+	watch watchers // HTTP readers waiting for channels' next events
 
 	mu       sync.Mutex                   // guards users, watchers
 	users    map[string]map[Conn]struct{} // signed-in sockets by user id
@@ -92,6 +94,7 @@ func NewWithOptions(reg *apps.Registry, b broker.Broker, log *slog.Logger, opts 
 	for _, a := range reg.All() {
 		h := hub.New(hub.Options{MaxChannels: a.Limits.MaxChannels, CountSubscriptions: a.SubscriptionCount})
 		st := &App{App: a, Hub: h, history: opts.History, users: map[string]map[Conn]struct{}{}, watchers: map[string]map[Conn]struct{}{}}
+		st.watch.seed = maphash.MakeSeed()
 		n.apps[a.ID] = st
 		n.byKey[a.Key] = st
 	}
@@ -187,7 +190,8 @@ func (n *Node) publish(ctx context.Context, a *App, m broker.Message, key string
 	return pos, err
 }
 
-// deliver is the broker handler: the frame goes to local subscribers.
+// deliver is the broker handler: the frame goes to local subscribers,
+// and the channel's HTTP readers (Watch) are woken.
 func (n *Node) deliver(m broker.Message) {
 	a := n.apps[m.App]
 	if a == nil {
@@ -195,9 +199,10 @@ func (n *Node) deliver(m broker.Message) {
 	}
 	if m.Cache {
 		a.Hub.BroadcastCached(m.Channel, m.Frame, m.Exclude)
-		return
+	} else {
+		a.Hub.Broadcast(m.Channel, m.Frame, m.Exclude)
 	}
-	a.Hub.Broadcast(m.Channel, m.Frame, m.Exclude)
+	a.watch.notify(m.Channel)
 }
 
 // FlushSubscriptionCounts sends pusher_internal:subscription_count to the

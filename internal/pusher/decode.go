@@ -74,6 +74,10 @@ type Subscribe struct {
 	// Since, when not nil, asks to resume the channel after this position
 	// (Herald's extension; Pusher clients never send it).
 	Since *Since `json:"since,omitempty"`
+	// Position asks, on a channel with history, for a herald:position
+	// frame right after subscription_succeeded: where the channel is, so a
+	// client can resume a quiet channel later (Herald's extension).
+	Position bool `json:"position,omitempty"`
 }
 
 // Since is the position a resuming subscriber has seen up to: the
@@ -90,6 +94,7 @@ func DecodeSubscribe(data json.RawMessage) (Subscribe, error) {
 		Auth        *string         `json:"auth"`
 		ChannelData json.RawMessage `json:"channel_data"`
 		Since       json.RawMessage `json:"since"`
+		Position    bool            `json:"position"`
 	}
 	obj, err := unwrapData(data)
 	if err != nil || len(obj) == 0 || obj[0] != '{' {
@@ -101,7 +106,7 @@ func DecodeSubscribe(data json.RawMessage) (Subscribe, error) {
 	if s.Channel == nil || *s.Channel == "" {
 		return Subscribe{}, Errorf(CodeGeneric, "invalid subscribe data: missing \"channel\"")
 	}
-	out := Subscribe{Channel: *s.Channel}
+	out := Subscribe{Channel: *s.Channel, Position: s.Position}
 	if s.Auth != nil {
 		out.Auth = *s.Auth
 	}
@@ -125,18 +130,19 @@ func DecodeSubscribe(data json.RawMessage) (Subscribe, error) {
 }
 
 // DecodeSince parses a resume position, {"epoch":"…","offset":N}: the
-// epoch a non-empty string, the offset an integer 0 or more.
+// epoch a string, the offset an integer 0 or more. The empty epoch goes
+// only with offset 0: the position of a channel without history yet.
 func DecodeSince(b []byte) (Since, error) {
 	var v struct {
 		Epoch  *string      `json:"epoch"`
 		Offset *json.Number `json:"offset"`
 	}
 	bad := Errorf(CodeGeneric, `invalid subscribe data: "since" must be {"epoch": string, "offset": integer ≥ 0}`)
-	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &v) != nil || v.Epoch == nil || *v.Epoch == "" || v.Offset == nil {
+	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &v) != nil || v.Epoch == nil || v.Offset == nil {
 		return Since{}, bad
 	}
 	off, err := strconv.ParseUint(v.Offset.String(), 10, 64)
-	if err != nil {
+	if err != nil || !validEpoch(*v.Epoch) || *v.Epoch == "" && off != 0 {
 		return Since{}, bad
 	}
 	return Since{Epoch: *v.Epoch, Offset: off}, nil

@@ -176,6 +176,16 @@ func ResumeFailed(channel, epoch string, offset uint64) []byte {
 	return internalEvent("herald:resume_failed", channel, append(inner, '}'))
 }
 
+// PositionFrame tells a subscriber that asked for it (subscribe with
+// "position": true) where the channel is as its subscription starts: the
+// live events that follow have higher offsets, with no gap.
+func PositionFrame(channel, epoch string, offset uint64) []byte {
+	inner := AppendString([]byte(`{"epoch":`), epoch)
+	inner = append(inner, `,"offset":`...)
+	inner = strconv.AppendUint(inner, offset, 10)
+	return internalEvent("herald:position", channel, append(inner, '}'))
+}
+
 func internalEvent(event, channel string, inner []byte) []byte {
 	b := make([]byte, 0, len(inner)+len(event)+len(channel)+48)
 	b = append(b, `{"event":`...)

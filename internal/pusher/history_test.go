@@ -53,8 +53,78 @@ func FuzzDecodeSince(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := DecodeSince(b)
-		if err == nil && s.Epoch == "" {
-			t.Fatalf("%s decoded to an empty epoch", b)
+		if err == nil && (s.Epoch == "" && s.Offset != 0 || !validEpoch(s.Epoch)) {
+			t.Fatalf("%s decoded to %+v", b, s)
 		}
 	})
+}
+
+func TestDecodeSinceEmptyEpoch(t *testing.T) {
+	s, err := DecodeSince([]byte(`{"epoch":"","offset":0}`))
+	if err != nil || s != (Since{}) {
+		t.Fatalf("empty position: %+v %v", s, err)
+	}
+	for _, bad := range []string{`{"epoch":"a:b","offset":1}`, `{"epoch":"a b","offset":1}`, `{"epoch":"` + strings.Repeat("e", MaxEpochLength+1) + `","offset":1}`} {
+		if _, err := DecodeSince([]byte(bad)); err == nil {
+			t.Errorf("since %s accepted", bad)
+		}
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	good := map[string]Since{
+		"abc:0":                        {Epoch: "abc", Offset: 0},
+		"abc:42":                       {Epoch: "abc", Offset: 42},
+		":0":                           {},
+		"A-b_c.9:18446744073709551615": {Epoch: "A-b_c.9", Offset: 18446744073709551615},
+	}
+	for in, want := range good {
+		got, err := ParseSince(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSince(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+		if got.String() != in {
+			t.Errorf("%+v.String() = %q, want %q", got, got.String(), in)
+		}
+	}
+	for _, bad := range []string{"", "abc", "abc:", ":1", "abc:-1", "abc:+1", "abc:1.5", "abc:1e3", "a:b:1x", "a b:1", "abc:18446744073709551616", strings.Repeat("e", MaxEpochLength+1) + ":1", "é:1", "abc: 1"} {
+		if s, err := ParseSince(bad); err == nil {
+			t.Errorf("ParseSince(%q) = %+v, want an error", bad, s)
+		}
+	}
+}
+
+func FuzzParseSince(f *testing.F) {
+	for _, s := range []string{"abc:0", "x1y2:18446744073709551615", ":0", ":1", "a:b:3", "e:-1", "e:01"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		s, err := ParseSince(in)
+		if err != nil {
+			return
+		}
+		if s.Epoch == "" && s.Offset != 0 || !validEpoch(s.Epoch) {
+			t.Fatalf("%q parsed to %+v", in, s)
+		}
+		again, err := ParseSince(s.String())
+		if err != nil || again != s {
+			t.Fatalf("%q: %+v does not round-trip through %q: %+v %v", in, s, s.String(), again, err)
+		}
+	})
+}
+
+func TestDecodeSubscribePosition(t *testing.T) {
+	s, err := DecodeSubscribe(json.RawMessage(`{"channel":"a","position":true}`))
+	if err != nil || !s.Position || s.Since != nil {
+		t.Fatalf("got %+v %v", s, err)
+	}
+	if s, err := DecodeSubscribe(json.RawMessage(`{"channel":"a"}`)); err != nil || s.Position {
+		t.Errorf("without position: %+v %v", s, err)
+	}
+	if _, err := DecodeSubscribe(json.RawMessage(`{"channel":"a","position":"yes"}`)); err == nil {
+		t.Error(`"position":"yes" accepted`)
+	}
+	if got, want := string(PositionFrame("c", "ep", 7)), `{"event":"herald:position","channel":"c","data":"{\"epoch\":\"ep\",\"offset\":7}"}`; got != want {
+		t.Errorf("PositionFrame = %s, want %s", got, want)
+	}
 }
