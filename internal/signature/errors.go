@@ -33,6 +33,13 @@ var (
 	ErrBodyMD5 = errors.New("body_md5 mismatch")
 	// ErrSignature: auth_signature is missing or does not match.
 	ErrSignature = errors.New("invalid auth_signature")
+
+	// ErrSessionFormat: a socket id is not a reader session's.
+	ErrSessionFormat = errors.New("not a session id")
+	// ErrSessionSignature: a session id was not minted with the app secret.
+	ErrSessionSignature = errors.New("session id not issued here")
+	// ErrSessionExpired: a session id is past its end.
+	ErrSessionExpired = errors.New("session expired")
 )
 
 // failure is a precise message filed under a sentinel.
