@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -72,19 +73,35 @@ function yamlScalar(v) {
   return String(v);
 }
 
-/** Renders Herald's YAML config for the given apps (README's schema). */
-export function configYAML(apps = Object.values(APPS), { server = {}, log = {} } = {}) {
+const isMapping = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Renders Herald's YAML config for the given apps (README's schema). An app
+ * field whose value is a plain object (e.g. `history: {channels: [...],
+ * max_events: 1000}`) becomes a nested mapping; `history` (optional) is the
+ * top-level history section (e.g. `{max_readers: 1}`).
+ */
+export function configYAML(apps = Object.values(APPS), { server = {}, log = {}, history } = {}) {
   const lines = [];
   lines.push('server:');
   for (const [k, v] of Object.entries({ shutdown_timeout: '2s', ...server })) lines.push(`  ${k}: ${yamlScalar(v)}`);
   lines.push('log:');
   for (const [k, v] of Object.entries({ level: 'debug', ...log })) lines.push(`  ${k}: ${yamlScalar(v)}`);
+  if (history) {
+    lines.push('history:');
+    for (const [k, v] of Object.entries(history)) lines.push(`  ${k}: ${yamlScalar(v)}`);
+  }
   lines.push('apps:');
   for (const app of apps) {
     let first = true;
     for (const [k, v] of Object.entries(app)) {
       if (k === 'limits') continue;
-      lines.push(`${first ? '  - ' : '    '}${k}: ${yamlScalar(v)}`);
+      if (isMapping(v)) {
+        lines.push(`${first ? '  - ' : '    '}${k}:`);
+        for (const [k2, v2] of Object.entries(v)) lines.push(`      ${k2}: ${yamlScalar(v2)}`);
+      } else {
+        lines.push(`${first ? '  - ' : '    '}${k}: ${yamlScalar(v)}`);
+      }
       first = false;
     }
     if (app.limits) {
@@ -211,15 +228,18 @@ function heraldBin() {
     : path.resolve(E2E_DIR, '..', 'bin', 'herald');
 }
 
-/** Starts Herald with the given apps; resolves once GET /up answers 200. */
-export async function startHerald({ apps = Object.values(APPS), server, log } = {}) {
+/**
+ * Starts Herald with the given apps (and optional `server`, `log`, top-level
+ * `history` config sections); resolves once GET /up answers 200.
+ */
+export async function startHerald({ apps = Object.values(APPS), server, log, history } = {}) {
   const bin = heraldBin();
   if (!fs.existsSync(bin)) {
     throw new Error(`herald binary not found at ${bin} (build it: go build -o bin/herald ./cmd/herald, or set HERALD_BIN)`);
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-e2e-'));
   const configPath = path.join(dir, 'herald.yaml');
-  fs.writeFileSync(configPath, configYAML(apps, { server, log }));
+  fs.writeFileSync(configPath, configYAML(apps, { server, log, history }));
   const port = await freePort();
 
   // Only the config file and flags configure the server under test.
@@ -287,7 +307,7 @@ export async function startHerald({ apps = Object.values(APPS), server, log } = 
   } catch (err) {
     const ex = hasExited ? await exited : null;
     child.kill('SIGKILL');
-    throw new Error(`herald did not come up (${err.message})${ex ? `; exit ${JSON.stringify(ex)}` : ''}\nconfig:\n${configYAML(apps, { server, log })}\noutput:\n${log_}`);
+    throw new Error(`herald did not come up (${err.message})${ex ? `; exit ${JSON.stringify(ex)}` : ''}\nconfig:\n${configYAML(apps, { server, log, history })}\noutput:\n${log_}`);
   }
   runningServers.add(h);
   return h;
@@ -629,6 +649,103 @@ export async function signedFetch(h, app, method, reqPath, {
   });
   const resText = await res.text();
   return { status: res.status, text: resText, body: parseMaybe(resText), headers: res.headers };
+}
+
+// ---------------------------------------------------------------------------
+// HTTP reading of channel history (polling, long-polling, SSE)
+
+/**
+ * The URL of a channel's events (GET {prefix}/app/{key}/channels/{channel}/events)
+ * with query `params` (undefined values left out).
+ */
+export function feedURL(h, key, channel, params = {}) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
+  const s = q.toString();
+  return `${h.httpURL}/app/${encodeURIComponent(key)}/channels/${encodeURIComponent(channel)}/events${s ? `?${s}` : ''}`;
+}
+
+/**
+ * A plain node:http request with exactly the given headers (fetch would add
+ * its own, and some it refuses): resolves {status, headers, text, body}.
+ * `onSent` is called once the request is written.
+ */
+export function httpRequest(url, { method = 'GET', headers = {}, body, onSent, timeout = WAIT } = {}) {
+  return withTimeout(new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text, body: parseMaybe(text) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (onSent) req.on('finish', onSent);
+    req.end(body);
+  }), timeout, `${method} ${url}`);
+}
+
+/** POST /app/{key}/sessions: a reader session, {socket_id, expires_in}. */
+export async function readerSession(h, app) {
+  const res = await fetch(`${h.httpURL}/app/${app.key}/sessions`, { method: 'POST' });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`POST /app/${app.key}/sessions: ${res.status} ${text}`);
+  return JSON.parse(text);
+}
+
+/**
+ * A raw Server-Sent Events reader over node:http that keeps the exact text
+ * received, for wire-format assertions. `until(pred)` waits until the text
+ * satisfies pred (a string it must contain, or a function of the text).
+ */
+export class SSEReader {
+  constructor(url, headers = {}) {
+    this.text = '';
+    this.status = undefined;
+    this.headers = undefined;
+    this.ended = false;
+    this.waiters = [];
+    this.req = http.get(url, { headers: { Accept: 'text/event-stream', ...headers }, agent: false }, (res) => {
+      this.status = res.statusCode;
+      this.headers = res.headers;
+      res.setEncoding('utf8');
+      res.on('data', (c) => { this.text += c; this._pump(); });
+      res.on('end', () => { this.ended = true; this._pump(); });
+      res.on('error', () => { this.ended = true; this._pump(); });
+      this._pump();
+    });
+    this.req.on('error', (err) => { this.error = err; this.ended = true; this._pump(); });
+    track(this);
+  }
+
+  _pump() {
+    for (const w of [...this.waiters]) {
+      if (w.pred(this.text)) w.resolve(this.text);
+      else if (this.ended) w.reject(new Error(`SSE stream ended (status ${this.status}${this.error ? `, ${this.error.message}` : ''}) while waiting for ${w.what}; got: ${JSON.stringify(this.text)}`));
+      else continue;
+      this.waiters.splice(this.waiters.indexOf(w), 1);
+    }
+  }
+
+  /** Resolves with the whole text once pred(text) holds (or text includes pred). */
+  until(pred, timeout = WAIT) {
+    const what = typeof pred === 'string' ? JSON.stringify(pred) : pred.toString();
+    const p = typeof pred === 'string' ? (t) => t.includes(pred) : pred;
+    return withTimeout(new Promise((resolve, reject) => {
+      this.waiters.push({ pred: p, what, resolve, reject });
+      this._pump();
+    }), timeout, `SSE text matching ${what}; got: ${JSON.stringify(this.text)}`);
+  }
+
+  /** Resolves once the server ended the stream. */
+  waitEnd(timeout = WAIT) {
+    return withTimeout(new Promise((resolve) => {
+      this.waiters.push({ pred: () => this.ended, what: 'end', resolve, reject: resolve });
+      this._pump();
+    }), timeout, `the server to end the SSE stream; got: ${JSON.stringify(this.text)}`);
+  }
+
+  close() { untrack(this); this.req.destroy(); }
 }
 
 // ---------------------------------------------------------------------------

@@ -76,6 +76,46 @@ describe('history', () => {
     });
   }
 
+  test('a quiet channel: "position": true tells where the subscription starts, and a resume from there misses nothing', async () => {
+    const channel = uid('public-');
+    await publish(channel, 'before', 'old'); // offset 1: not for this client
+    const a = await rawConnect(h, APPS.main);
+    a.send({ event: 'pusher:subscribe', data: { channel, position: true } });
+    await a.next((f) => f.event === 'pusher_internal:subscription_succeeded' && f.channel === channel);
+    const pf = await a.next((f) => f.event === 'herald:position' && f.channel === channel);
+    const pos = JSON.parse(pf.data);
+    assert.equal(pos.offset, 1);
+    assert.equal(typeof pos.epoch, 'string');
+    await a.close(); // nothing was published while it was there
+
+    await publish(channel, 'missed', 'm');
+    const b = await rawConnect(h, APPS.main);
+    await subscribe(b, channel, { since: pos });
+    const f = await b.nextEvent('missed', channel);
+    assert.deepEqual(positioned(f), { event: 'missed', channel, data: 'm', epoch: pos.epoch, offset: 2 });
+    assert.ok(!b.seen((x) => x.event === 'herald:resume_failed' || x.event === 'herald:position'));
+
+    // On a channel never published to, the position is the empty one, and
+    // resuming from it replays the channel from its first event.
+    const fresh = uid('public-');
+    const c = await rawConnect(h, APPS.main);
+    c.send({ event: 'pusher:subscribe', data: { channel: fresh, position: true } });
+    const empty = await c.next((x) => x.event === 'herald:position' && x.channel === fresh);
+    assert.equal(empty.data, '{"epoch":"","offset":0}');
+    await c.close();
+    await publish(fresh, 'first', '1');
+    const d = await rawConnect(h, APPS.main);
+    await subscribe(d, fresh, { since: { epoch: '', offset: 0 } });
+    assert.equal(positioned(await d.nextEvent('first', fresh)).offset, 1);
+
+    // Pusher's subscribe (no position) gets no herald:position.
+    const e = await rawConnect(h, APPS.main);
+    await subscribe(e, channel);
+    await publish(channel, 'live', 'x');
+    await e.nextEvent('live', channel);
+    assert.ok(!e.seen((x) => x.event === 'herald:position'));
+  });
+
   test('private: a resume with a bad auth is refused and replays nothing', async () => {
     const channel = uid('private-');
     const a = await rawConnect(h, APPS.main);

@@ -81,6 +81,10 @@ type History struct {
 	// MaxBytes caps the memory of all apps' history on this node; the
 	// oldest events are evicted past it. 0 means 64 MiB.
 	MaxBytes int64
+	// MaxReaders bounds the HTTP readers held at once on this node
+	// (long-polls waiting, SSE streams); past it new ones get 503.
+	// 0 means 10,000.
+	MaxReaders int
 }
 
 // Log configures logging.

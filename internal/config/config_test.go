@@ -86,6 +86,7 @@ log:
   format: json
 history:
   max_bytes: 1048576
+  max_readers: 500
 apps:
   - id: 884213
     key: file-key
@@ -125,6 +126,9 @@ func TestLoadFile(t *testing.T) {
 		PingInterval: 1500 * time.Millisecond, PongTimeout: 10 * time.Second, MaxMessageBytes: 20000, Limits: limits,
 		History: apps.History{Enabled: true, Channels: []string{"orders.*", "chat"}, MaxEvents: 50, TTL: 2 * time.Minute},
 	})
+	if c.History.MaxReaders != 500 {
+		t.Errorf("history.max_readers = %d", c.History.MaxReaders)
+	}
 	if c.History.MaxBytes != 1048576 {
 		t.Errorf("history.max_bytes = %d", c.History.MaxBytes)
 	}

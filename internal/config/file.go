@@ -324,6 +324,8 @@ func (r *fileReader) historyField(path, key string, k, v *yaml.Node) {
 		if r.integer(v, path, &n) {
 			r.cfg.History.MaxBytes = int64(n)
 		}
+	case "max_readers":
+		r.integer(v, path, &r.cfg.History.MaxReaders)
 	default:
 		r.errorf(k, path, "unknown key")
 		return

@@ -27,6 +27,9 @@ func (c *Config) problems() []error {
 	if c.History.MaxBytes < 0 {
 		v.bad("history.max_bytes", "must be 0 (the default, 64 MiB) or more (got %d)", c.History.MaxBytes)
 	}
+	if c.History.MaxReaders < 0 {
+		v.bad("history.max_readers", "must be 0 (the default, 10000) or more (got %d)", c.History.MaxReaders)
+	}
 	if len(c.Apps) == 0 {
 		v.errs = append(v.errs, errors.New("apps: at least one app is required"))
 	}

@@ -56,11 +56,12 @@ func TestValidate(t *testing.T) {
 			"apps[0].limits.max_presence_members: must be positive (got 0)", "apps[0].limits.max_request_bytes: must be positive (got -1)"}},
 		{"history off needs nothing else", func(c *Config) { c.Apps[0].History = apps.History{} }, nil},
 		{"history", func(c *Config) {
-			c.History.MaxBytes = -1
+			c.History.MaxBytes, c.History.MaxReaders = -1, -1
 			h := &c.Apps[0].History
 			h.Enabled, h.Channels, h.MaxEvents, h.TTL = true, []string{"a*b"}, 5000, 0
 		}, []string{
 			"history.max_bytes: must be 0 (the default, 64 MiB) or more (got -1)",
+			"history.max_readers: must be 0 (the default, 10000) or more (got -1)",
 			`apps[0].history.channels: must hold channel names, prefixes ending in * or "*" (got "a*b")`,
 			"apps[0].history.max_events: must be between 1 and 4000 (got 5000)",
 			"apps[0].history.ttl: must be positive (got 0s)",

@@ -25,11 +25,15 @@ type Stats struct {
 	// APIBusy counts HTTP API requests refused with 503 because the
 	// in-flight cap was reached.
 	APIBusy int64 `json:"api_requests_refused_busy"`
+	// Readers are the HTTP readers held now (long-polls waiting, SSE
+	// streams); ReadersBusy those refused with 503 at history.max_readers.
+	Readers     int64 `json:"http_readers"`
+	ReadersBusy int64 `json:"http_readers_refused_busy"`
 }
 
 // Stats reads the counters.
 func (s *Server) Stats() Stats {
-	return Stats{Connections: s.mgr.Count(), SlowClosed: s.mgr.SlowClosed(), Stalled: s.ws.Stalled(), Panics: s.ws.Panics(), APIBusy: s.APIBusy()}
+	return Stats{Connections: s.mgr.Count(), SlowClosed: s.mgr.SlowClosed(), Stalled: s.ws.Stalled(), Panics: s.ws.Panics(), APIBusy: s.APIBusy(), Readers: s.feed.Waiting(), ReadersBusy: s.feed.Busy()}
 }
 
 // serveDebug serves pprof and /debug/stats on the debug listener until

@@ -66,9 +66,25 @@ func awaitContinue(t *testing.T, br *bufio.Reader) {
 // shutdown timeout, and the shutdown is still a success: a client's stall
 // must not make Herald exit 1.
 func TestShutdownCutsStalledRequest(t *testing.T) {
+	s, stop := serving(t, func(c *config.Config) { c.Server.ShutdownTimeout = 200 * time.Millisecond })
+	_, br := rawPOST(t, s.Addr().String(), eventBody, "Expect: 100-continue")
+	awaitContinue(t, br)
+	if err := stop(); err != nil {
+		t.Fatalf("Serve = %v, want nil", err)
+	}
+	if _, err := io.Copy(io.Discard, br); isTimeout(err) {
+		t.Fatal("the stalled request's connection is still open")
+	}
+}
+
+// serving runs a server (the default config, edited) on a free loopback
+// port; stop ends it and returns what Serve returned, failing the test
+// if Serve is still running guard after the stop.
+func serving(t *testing.T, edit func(*config.Config)) (s *server.Server, stop func() error) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Server.Host, cfg.Server.Port = "127.0.0.1", 0
-	cfg.Server.ShutdownTimeout = 200 * time.Millisecond
+	edit(cfg)
 	s, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -77,23 +93,18 @@ func TestShutdownCutsStalledRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
-
-	_, br := rawPOST(t, s.Addr().String(), eventBody, "Expect: 100-continue")
-	awaitContinue(t, br)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve = %v, want nil", err)
+	return s, func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(guard):
+			t.Fatalf("Serve still running %v after the stop", guard)
+			return nil
 		}
-	case <-time.After(guard):
-		t.Fatalf("Serve still running %v after the stop, with a 200ms shutdown timeout", guard)
-	}
-	if _, err := io.Copy(io.Discard, br); isTimeout(err) {
-		t.Fatal("the stalled request's connection is still open")
 	}
 }
 

@@ -19,11 +19,13 @@ import (
 	"github.com/herald-ws/herald/internal/apps"
 	"github.com/herald-ws/herald/internal/broker/memory"
 	"github.com/herald-ws/herald/internal/config"
+	"github.com/herald-ws/herald/internal/feed"
 	"github.com/herald-ws/herald/internal/history"
 	"github.com/herald-ws/herald/internal/httpapi"
 	"github.com/herald-ws/herald/internal/node"
 	"github.com/herald-ws/herald/internal/session"
 	"github.com/herald-ws/herald/internal/transport/ws"
+	"github.com/herald-ws/herald/internal/web"
 )
 
 // Server is one running Herald.
@@ -34,6 +36,7 @@ type Server struct {
 	mgr    *session.Manager
 	ws     *ws.Server
 	api    *httpapi.Handler
+	feed   *feed.Handler
 	http   *http.Server
 	ln     net.Listener
 	dbg    *http.Server // debug listener (pprof, /debug/stats), when configured
@@ -67,6 +70,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.api = httpapi.New(n, s.prefix, log)
 	s.api.ReadTimeout = s.requestTimeout()
+	s.feed = feed.New(n, s.prefix, log)
+	s.feed.MaxWaiting = cfg.History.MaxReaders
+	if cfg.Server.WriteTimeout > 0 {
+		s.feed.WriteTimeout = cfg.Server.WriteTimeout
+	}
 	s.http = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -163,6 +171,7 @@ func (s *Server) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	s.mgr.Shutdown()
+	s.feed.Close() // held long-polls answer, SSE streams end: Shutdown waits for them
 	err := s.http.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.log.Warn("shutdown timeout: closing HTTP requests still running", "timeout", timeout)
@@ -199,10 +208,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.api.ServeHTTP(w, r) // sets its own deadline
 	case path == s.prefix+"/broadcast":
 		s.api.ServeBroadcast(w, r) // sets its own deadline
+	case strings.HasPrefix(path, s.prefix+"/") && web.Has(path[len(s.prefix):]):
+		s.bodyless(w, r)
+		web.Serve(w, r, path[len(s.prefix):])
 	case path == s.prefix+"/test":
 		s.bodyless(w, r)
 		s.status(w, r)
-	case strings.HasPrefix(path, s.prefix+"/app/"):
+	case s.feed.Match(path):
+		s.bodyless(w, r) // a held request clears the read deadline
+		s.feed.ServeHTTP(w, r)
+	case strings.HasPrefix(path, s.prefix+"/app/") && !strings.Contains(path[len(s.prefix+"/app/"):], "/"):
 		s.bodyless(w, r)
 		httpapi.WriteError(w, http.StatusUpgradeRequired, "this endpoint is a WebSocket: connect with a Pusher client")
 	default:
@@ -247,4 +262,4 @@ func (s *Server) APIBusy() int64 { return s.api.Busy() }
 
 // Shutdown closes every session with 4200 (for tests; Serve does the same
 // when its context ends).
-func (s *Server) Shutdown() { s.stopping.Store(true); s.mgr.Shutdown() }
+func (s *Server) Shutdown() { s.stopping.Store(true); s.mgr.Shutdown(); s.feed.Close() }
