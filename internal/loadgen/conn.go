@@ -25,7 +25,8 @@ import (
 type conn struct {
 	nc   net.Conn
 	br   *bufio.Reader
-	slow bool // never reads until the run is over
+	slow bool   // never reads until the run is over
+	buf  []byte // reused by nextEvent
 
 	mu        sync.Mutex
 	latencies []time.Duration
@@ -34,30 +35,12 @@ type conn struct {
 }
 
 func dial(ctx context.Context, b *bench, i int) (*conn, error) {
-	d := ws.Dialer{
-		Timeout: 10 * time.Second,
-		NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var nd net.Dialer
-			if host, _, _ := net.SplitHostPort(addr); isLoopback(host) && b.o.Conns > perSourceAddr {
-				nd = net.Dialer{LocalAddr: sourceAddr(i), Control: bindNoPort}
-			}
-			return nd.DialContext(ctx, network, addr)
-		},
-	}
-	nc, br, _, err := d.Dial(ctx, b.wsBase+"/app/"+b.o.Key+"?protocol=7&client=herald-bench&version=1.0")
+	nc, br, est, err := open(ctx, b, i)
 	if err != nil {
 		return nil, err
-	}
-	if br == nil {
-		br = bufio.NewReaderSize(nc, 4096)
 	}
 	channel := channelName(i, b.o.Channels)
-	est, err := expectFrame(nc, br, "pusher:connection_established")
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	data := map[string]string{"channel": channel}
+	data := map[string]any{"channel": channel}
 	if b.o.Presence {
 		socketID, err := socketIDOf(est)
 		if err != nil {
@@ -66,24 +49,64 @@ func dial(ctx context.Context, b *bench, i int) (*conn, error) {
 		}
 		channel = presenceChannel
 		cd := fmt.Sprintf(`{"user_id":"u%d","user_info":{"name":"bench user %d"}}`, i, i)
-		data = map[string]string{"channel": channel, "channel_data": cd,
+		data = map[string]any{"channel": channel, "channel_data": cd,
 			"auth": signature.ChannelAuth(b.o.Key, b.o.Secret, socketID, channel, cd)}
 	}
-	sub, _ := json.Marshal(map[string]any{"event": "pusher:subscribe", "data": data})
-	if err := wsutil.WriteClientText(nc, sub); err != nil {
+	if err := subscribe(nc, br, data); err != nil {
 		nc.Close()
 		return nil, err
 	}
-	if err := expect(nc, br, "pusher_internal:subscription_succeeded"); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	_ = nc.SetReadDeadline(time.Time{})
 	c := &conn{nc: nc, br: br, slow: i >= b.o.Conns}
 	if !c.slow {
 		go c.readLoop(br, b)
 	}
 	return c, nil
+}
+
+// open dials connection i (from its share of the loopback source
+// addresses) and returns it with the pusher:connection_established frame.
+func open(ctx context.Context, b *bench, i int) (net.Conn, *bufio.Reader, []byte, error) {
+	d := ws.Dialer{
+		Timeout: 10 * time.Second,
+		NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) { return b.dialTCP(ctx, i, addr) },
+	}
+	nc, br, _, err := d.Dial(ctx, b.wsBase+"/app/"+b.o.Key+"?protocol=7&client=herald-bench&version=1.0")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if br == nil {
+		br = bufio.NewReaderSize(nc, 4096)
+	}
+	est, err := expectFrame(nc, br, "pusher:connection_established")
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, err
+	}
+	return nc, br, est, nil
+}
+
+// dialTCP opens connection i's TCP connection to addr, from its share of
+// the loopback source addresses when there are many connections.
+func (b *bench) dialTCP(ctx context.Context, i int, addr string) (net.Conn, error) {
+	var nd net.Dialer
+	if host, _, _ := net.SplitHostPort(addr); isLoopback(host) && b.o.Conns > perSourceAddr {
+		nd = net.Dialer{LocalAddr: sourceAddr(i), Control: bindNoPort}
+	}
+	return nd.DialContext(ctx, "tcp", addr)
+}
+
+// subscribe sends pusher:subscribe with data and waits for
+// subscription_succeeded; frames after it stay buffered in br, and the
+// connection is left without a read deadline.
+func subscribe(nc net.Conn, br *bufio.Reader, data map[string]any) error {
+	sub, _ := json.Marshal(map[string]any{"event": "pusher:subscribe", "data": data})
+	if err := wsutil.WriteClientText(nc, sub); err != nil {
+		return err
+	}
+	if err := expect(nc, br, "pusher_internal:subscription_succeeded"); err != nil {
+		return err
+	}
+	return nc.SetReadDeadline(time.Time{})
 }
 
 func isLoopback(host string) bool {
@@ -258,14 +281,8 @@ func (c *conn) readLoop(br *bufio.Reader, b *bench) {
 	}
 }
 
-// close resets the connection (SO_LINGER 0): no TIME_WAIT is left behind
-// to slow down and then exhaust the next run's connects.
-func (c *conn) close() {
-	if tc, ok := c.nc.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = c.nc.Close()
-}
+// close resets the connection (see resetClose).
+func (c *conn) close() { resetClose(c.nc) }
 
 func newHTTPClient(publishers int) *http.Client {
 	return &http.Client{

@@ -4,7 +4,9 @@
 // publishes through the HTTP API at a fixed rate, and reports connect rate,
 // delivery throughput, latency percentiles, lost messages and — when the
 // server runs on this machine — its memory per connection and CPU time per
-// million deliveries.
+// million deliveries. Other scenarios measure presence, slow subscribers,
+// resuming with "since" (resume.go) and, for Herald, HTTP readers of
+// channel history held as long-polls or SSE streams (readers.go).
 package loadgen
 
 import (
@@ -47,13 +49,23 @@ type Options struct {
 	// them off (4100 at its queue bound, or a drop after its write timeout)
 	// without changing the others' latency. Not with Presence.
 	Slow int
+	// Resume, when above 0, runs the resume scenario instead of
+	// publishing at a rate: each client misses this many events of its
+	// channel and comes back asking for them with "since" (see runResume).
+	// It must not exceed the server's history size per channel (Herald's
+	// history max_events, 100 by default). Not with Presence or Slow.
+	Resume int
+	// Readers, when set, holds Conns HTTP readers of channel history
+	// instead of opening sockets: ReadersLongPoll or ReadersSSE (see
+	// runReaders). Herald only. Not with Presence, Slow or Resume.
+	Readers string
 	// Progress, when set, is called about twice a second.
 	Progress func(Progress)
 }
 
 // Progress is a live snapshot.
 type Progress struct {
-	Phase     string // "connect", "publish", "drain"
+	Phase     string // "connect", "publish", "drain"; "resume" with Options.Resume
 	Done, Of  int64
 	Delivered int64
 }
@@ -85,6 +97,8 @@ type Report struct {
 	SlowDropped     int            `json:"slow_dropped_without_close,omitempty"`
 	MemberAddedWant int64          `json:"member_added_expected,omitempty"`
 	MemberAddedGot  int64          `json:"member_added_delivered,omitempty"`
+	Resume          *ResumeReport  `json:"resume,omitempty"`  // with Options.Resume; Published, Delivered and Lost count the missed events
+	Readers         *ReadersReport `json:"readers,omitempty"` // with Options.Readers; Conns counts the readers, RSSPerConnKiB is per held reader
 	perChannel      map[string]int // subscribers per channel
 }
 
@@ -122,16 +136,25 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		a.Scheme = strings.Replace(u.Scheme, "ws", "http", 1)
 		o.APIURL = a.String()
 	}
+	if o.Resume > 0 && (o.Presence || o.Slow > 0) {
+		return nil, errors.New("a resume run cannot be combined with presence or slow subscribers")
+	}
+	if err := o.checkReaders(); err != nil {
+		return nil, err
+	}
 	rep := &Report{Closed: map[int]int{}, Refused: map[string]int{}, perChannel: map[string]int{}}
 	if o.ServerPID == 0 {
 		o.ServerPID = findLocalServer(u.Host)
 	}
 	rep.ServerPID = o.ServerPID
-	var before procStats
-	if o.ServerPID > 0 {
-		before, _ = readProc(o.ServerPID)
-	}
 	b := &bench{o: o, rep: rep, wsBase: strings.TrimSuffix(u.String(), "/")}
+	switch {
+	case o.Resume > 0:
+		return rep, b.runResume(ctx)
+	case o.Readers != "":
+		return rep, b.runReaders(ctx)
+	}
+	before := b.procStats()
 	conns := b.connectAll(ctx)
 	defer func() {
 		for _, c := range conns {
@@ -141,24 +164,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if len(conns) == 0 {
 		return rep, fmt.Errorf("no connection succeeded: %s", rep.FirstError)
 	}
-	var idle procStats
-	if o.ServerPID > 0 {
-		idle, _ = readProc(o.ServerPID)
-		// RSS may shrink (a GC returning memory) on a small run: then
-		// there is no figure, rather than a negative one.
-		if grew := idle.RSSBytes - before.RSSBytes; grew > 0 && before.RSSBytes > 0 {
-			rep.RSSPerConnKiB = float64(grew) / float64(len(conns)) / 1024
-		}
-	}
+	idle := b.measureRSS(before, len(conns))
 	if o.Presence {
 		b.awaitMembers(len(conns))
 	} else {
-		b.publishAll(ctx, conns)
+		b.publishAll(ctx)
 	}
 	b.drainSlow(conns)
 	b.collect(conns)
 	if o.ServerPID > 0 && rep.Delivered > 0 {
-		after, _ := readProc(o.ServerPID)
+		after := b.procStats()
 		rep.CPUPerMillion = (after.CPU - idle.CPU).Seconds() / (float64(rep.Delivered) / 1e6)
 	}
 	return rep, nil
@@ -169,8 +184,30 @@ type bench struct {
 	rep         *Report
 	wsBase      string
 	delivered   atomic.Int64
+	sent        []atomic.Int64 // events published to each channel, by channel index (publishAll)
 	memberAdded atomic.Int64
 	errOnce     sync.Once
+	mu          sync.Mutex // guards rep's failure counts while connections are made concurrently
+}
+
+// procStats reads the local server's counters; zero without a server pid.
+func (b *bench) procStats() procStats {
+	if b.o.ServerPID <= 0 {
+		return procStats{}
+	}
+	st, _ := readProc(b.o.ServerPID)
+	return st
+}
+
+// measureRSS sets the server's RSS growth per connection since before and
+// returns the counters now. RSS may shrink (a GC returning memory) on a
+// small run: then there is no figure, rather than a negative one.
+func (b *bench) measureRSS(before procStats, conns int) procStats {
+	idle := b.procStats()
+	if grew := idle.RSSBytes - before.RSSBytes; grew > 0 && before.RSSBytes > 0 {
+		b.rep.RSSPerConnKiB = float64(grew) / float64(conns) / 1024
+	}
+	return idle
 }
 
 func (b *bench) fail(err error) {
@@ -260,11 +297,16 @@ func (b *bench) progressLoop(phase string, done *atomic.Int64, of int64) func() 
 	}
 }
 
-// publishAll publishes at the configured rate for the configured time.
-func (b *bench) publishAll(ctx context.Context, conns []*conn) {
+// publishAll publishes at the configured rate for the configured time,
+// event k to channel k mod Channels, counting in sent what each channel
+// was sent, then waits up to Drain for the deliveries expected.
+func (b *bench) publishAll(ctx context.Context) {
 	o := b.o
 	total := int64(math.Round(o.Rate * o.Duration.Seconds()))
 	api := &probe.API{BaseURL: o.APIURL, AppID: o.AppID, Key: o.Key, Secret: o.Secret, HTTP: newHTTPClient(o.Publishers)}
+	// Idle keep-alive connections would hold up the server's shutdown.
+	defer api.HTTP.CloseIdleConnections()
+	b.sent = make([]atomic.Int64, o.Channels)
 	pad := strings.Repeat("x", max(0, o.Payload-40))
 	tokens := make(chan int64, o.Publishers)
 	var published, errs atomic.Int64
@@ -282,6 +324,7 @@ func (b *bench) publishAll(ctx context.Context, conns []*conn) {
 					continue
 				}
 				published.Add(1)
+				b.sent[int(seq)%o.Channels].Add(1)
 				atomic.AddInt64(&b.rep.Expected, int64(b.rep.perChannel[ch]))
 			}
 		}()
@@ -354,6 +397,12 @@ func (b *bench) collect(conns []*conn) {
 	if b.rep.PublishSeconds > 0 {
 		b.rep.DeliveryRate = float64(b.rep.Delivered) / b.rep.PublishSeconds
 	}
+	b.setLatencies(all)
+}
+
+// setLatencies sets the report's latency percentiles from all (sorted in
+// place); none without a delivery.
+func (b *bench) setLatencies(all []time.Duration) {
 	if len(all) > 0 {
 		slices.Sort(all)
 		pick := func(p float64) time.Duration { return all[int(float64(len(all)-1)*p)] }
