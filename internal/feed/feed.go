@@ -68,6 +68,7 @@ type Handler struct {
 	// 0 means DefaultSessionTTL.
 	SessionTTL time.Duration
 
+	blocks  blockCache // SSE blocks of recent events, rendered once
 	now     func() time.Time
 	held    func()       // test hook: a request is about to wait
 	waiting atomic.Int64 // held requests now

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/herald-ws/herald/internal/apps"
+	"github.com/herald-ws/herald/internal/broker"
 	"github.com/herald-ws/herald/internal/broker/memory"
 	"github.com/herald-ws/herald/internal/node"
 	"github.com/herald-ws/herald/internal/signature"
@@ -492,5 +493,28 @@ func TestMatch(t *testing.T) {
 		if got := h.Match(path); got != want {
 			t.Errorf("Match(%q) = %v, want %v", path, got, want)
 		}
+	}
+}
+
+func TestBlockCacheIsBounded(t *testing.T) {
+	var c blockCache
+	frame := func(i int) broker.Event {
+		return broker.Event{Offset: uint64(i), Frame: []byte(fmt.Sprintf(`{"event":"e","channel":"c","data":"%0500d","epoch":"E","offset":%d}`, i, i))}
+	}
+	first := c.get("E", frame(1))
+	if again := c.get("E", frame(1)); &again[0] != &first[0] {
+		t.Error("the same event was rendered twice")
+	}
+	if want := appendEvent(nil, "E", frame(1)); string(first) != string(want) {
+		t.Errorf("cached block %q, want %q", first, want)
+	}
+	for i := 2; i < 20_000; i++ {
+		c.get("E", frame(i))
+	}
+	if c.bytes > blockCacheBytes || len(c.m) == 0 || len(c.order)-c.head != len(c.m) {
+		t.Errorf("%d bytes in %d entries (queue %d), cap %d", c.bytes, len(c.m), len(c.order)-c.head, blockCacheBytes)
+	}
+	if _, ok := c.m[string(frame(1).Frame)]; ok {
+		t.Error("the oldest entry was never evicted")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/herald-ws/herald/internal/broker"
@@ -66,7 +67,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, a *node.App, ch
 			at = pos
 		case len(evs) > 0:
 			for _, e := range evs {
-				b = appendEvent(b, pos.Epoch, e)
+				b = append(b, h.blocks.get(pos.Epoch, e)...)
 			}
 			at = broker.Position{Epoch: pos.Epoch, Offset: evs[len(evs)-1].Offset}
 		}
@@ -176,4 +177,56 @@ func oneLine(s string) string {
 		}
 		return r
 	}, []byte(s)))
+}
+
+// blockCache renders each stored event as an SSE block once for all the
+// streams that send it: with thousands of streams on one channel,
+// decoding the same frame again for each stream was a quarter of the
+// server's CPU. Entries are keyed by the frame itself (which holds the
+// channel, epoch and offset, so it names one event) and leave oldest
+// first past blockCacheBytes.
+//
+// Concurrency: safe for concurrent use; mu guards everything.
+type blockCache struct {
+	mu    sync.Mutex
+	m     map[string][]byte
+	order []string // keys, oldest first, from head
+	head  int
+	bytes int
+}
+
+const blockCacheBytes = 4 << 20
+
+func (c *blockCache) get(epoch string, e broker.Event) []byte {
+	c.mu.Lock()
+	b, ok := c.m[string(e.Frame)]
+	c.mu.Unlock()
+	if ok {
+		return b
+	}
+	b = appendEvent(nil, epoch, e)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[string(e.Frame)]; ok {
+		return b
+	}
+	if c.m == nil {
+		c.m = map[string][]byte{}
+	}
+	k := string(e.Frame)
+	c.m[k] = b
+	c.order = append(c.order, k)
+	c.bytes += len(k) + len(b)
+	for c.bytes > blockCacheBytes && c.head < len(c.order) {
+		old := c.order[c.head]
+		c.bytes -= len(old) + len(c.m[old])
+		delete(c.m, old)
+		c.order[c.head] = ""
+		c.head++
+	}
+	if c.head > 1024 && c.head*2 > len(c.order) {
+		c.order = append([]string(nil), c.order[c.head:]...)
+		c.head = 0
+	}
+	return b
 }
