@@ -1,48 +1,60 @@
-// Generates herald.js, the classic script, from herald.mjs, the ES module:
-// the same code inside a function that sets globalThis.Herald (window.Herald
-// in a page). No dependencies.
+// Generates the classic scripts from the ES modules: herald.js from
+// herald.mjs (sets globalThis.Herald, window.Herald in a page) and
+// herald-echo.js from herald-echo.mjs (sets globalThis.HeraldEcho): the same
+// code inside a function that sets the global. No dependencies.
 //
-//   node internal/web/build.mjs          write herald.js
-//   node internal/web/build.mjs --check  exit 1 when herald.js is out of date
+//   node internal/web/build.mjs          write herald.js and herald-echo.js
+//   node internal/web/build.mjs --check  exit 1 when either is out of date
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const dir = dirname(fileURLToPath(import.meta.url));
-const TRAILER = /\nexport \{ Herald \};\nexport default Herald;\n$/;
 
-/** The classic script for the module source src. */
-export function classic(src) {
-  if (!TRAILER.test(src)) throw new Error('herald.mjs must end with "export { Herald };\\nexport default Herald;"');
-  if (/^\s*(import|export)\b/m.test(src.replace(TRAILER, '\n'))) {
-    throw new Error('herald.mjs may not import or export anything but its last two lines');
+/** The generated classic scripts: file → its module source and the global it sets. */
+export const SCRIPTS = {
+  'herald.js': { source: 'herald.mjs', name: 'Herald' },
+  'herald-echo.js': { source: 'herald-echo.mjs', name: 'HeraldEcho' },
+};
+
+/** The classic script for the module source src, which exports name (default Herald). */
+export function classic(src, name = 'Herald') {
+  const script = Object.keys(SCRIPTS).find((f) => SCRIPTS[f].name === name);
+  const { source } = SCRIPTS[script];
+  const trailer = new RegExp(`\\nexport \\{ ${name} \\};\\nexport default ${name};\\n$`);
+  if (!trailer.test(src)) throw new Error(`${source} must end with "export { ${name} };\\nexport default ${name};"`);
+  if (/^\s*(import|export)\b/m.test(src.replace(trailer, '\n'))) {
+    throw new Error(`${source} may not import or export anything but its last two lines`);
   }
   return (
-    '// herald.js: generated from herald.mjs by build.mjs. Do not edit; edit herald.mjs\n' +
+    `// ${script}: generated from ${source} by build.mjs. Do not edit; edit ${source}\n` +
     '// and run `node build.mjs`.\n' +
     '(function () {\n' +
     "'use strict';\n\n" +
-    src.replace(TRAILER, '\n') +
-    '\nglobalThis.Herald = Herald;\n' +
+    src.replace(trailer, '\n') +
+    `\nglobalThis.${name} = ${name};\n` +
     '})();\n'
   );
 }
 
-/** herald.js as build.mjs would write it now. */
-export function generated() {
-  return classic(readFileSync(join(dir, 'herald.mjs'), 'utf8'));
+/** The classic script (default herald.js) as build.mjs would write it now. */
+export function generated(script = 'herald.js') {
+  const { source, name } = SCRIPTS[script];
+  return classic(readFileSync(join(dir, source), 'utf8'), name);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const out = join(dir, 'herald.js');
-  const want = generated();
-  if (process.argv.includes('--check')) {
-    if (readFileSync(out, 'utf8') !== want) {
-      console.error('herald.js is out of date: run node internal/web/build.mjs');
-      process.exit(1);
+  const check = process.argv.includes('--check');
+  let stale = false;
+  for (const script of Object.keys(SCRIPTS)) {
+    const out = join(dir, script);
+    const want = generated(script);
+    if (!check) writeFileSync(out, want);
+    else if (readFileSync(out, 'utf8') !== want) {
+      console.error(`${script} is out of date: run node internal/web/build.mjs`);
+      stale = true;
     }
-  } else {
-    writeFileSync(out, want);
   }
+  if (stale) process.exit(1);
 }

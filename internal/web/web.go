@@ -1,7 +1,9 @@
 // Package web holds the browser side that the binary serves: herald.js
 // (the classic script that sets window.Herald) and herald.mjs (the same
-// client as an ES module). herald.mjs is the source; herald.js is
-// generated from it by build.mjs and checked by scripts/test.
+// client as an ES module), and the Laravel Echo plugin herald-echo.js
+// (sets window.HeraldEcho) and herald-echo.mjs. The .mjs files are the
+// sources; the .js files are generated from them by build.mjs and checked by
+// scripts/test.
 //
 // The files are embedded, so a page can load the client from the Herald
 // it connects to, with no build step and no CDN.
@@ -14,7 +16,7 @@ import (
 	"net/http"
 )
 
-//go:embed herald.js herald.mjs
+//go:embed herald.js herald.mjs herald-echo.js herald-echo.mjs
 var files embed.FS
 
 // asset is one served file with its validator.
@@ -25,7 +27,7 @@ type asset struct {
 
 var assets = func() map[string]asset {
 	m := map[string]asset{}
-	for _, name := range []string{"herald.js", "herald.mjs"} {
+	for _, name := range []string{"herald.js", "herald.mjs", "herald-echo.js", "herald-echo.mjs"} {
 		b, err := files.ReadFile(name)
 		if err != nil {
 			panic(err) // embedded above: cannot happen
