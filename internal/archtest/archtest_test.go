@@ -29,6 +29,7 @@ var layers = map[string]int{
 	"internal/httpapi":           3,
 	"internal/feed":              3,
 	"internal/transport/ws":      4,
+	"internal/transport/poll":    4,
 	"internal/probe":             4,
 	"internal/doctor":            4,
 	"internal/loadgen":           5,

@@ -73,6 +73,10 @@ type Server struct {
 	// a WebSocket upgrade (the header has its own 10 s); a client slower
 	// than that gets 408 and its connection closed. 0 means 10 s.
 	RequestTimeout time.Duration
+	// XHRSessionTimeout is how long a session of pusher-js's HTTP
+	// transports (xhr_streaming, xhr_polling) lives without a receive
+	// request before it is closed like a dropped socket; 0 means 10 s.
+	XHRSessionTimeout time.Duration
 }
 
 // History is the node-wide channel-history setting (per-app settings are

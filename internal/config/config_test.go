@@ -81,6 +81,7 @@ const fullYAML = `server:
   coalesce_window: 0
   transport: goroutine
   debug_addr: 127.0.0.1:6060
+  xhr_session_timeout: 3s
 log:
   level: debug
   format: json
@@ -113,7 +114,7 @@ apps:
 func TestLoadFile(t *testing.T) {
 	inDir(t, map[string]string{"herald.yaml": fullYAML})
 	c := load(t, Options{File: "herald.yaml"})
-	wantServer := Server{Host: "127.0.0.1", Port: 9000, Path: "/ws", ShutdownTimeout: 2 * time.Minute, Transport: "goroutine", DebugAddr: "127.0.0.1:6060", WriteTimeout: 10 * time.Second, CoalesceWindow: 0}
+	wantServer := Server{Host: "127.0.0.1", Port: 9000, Path: "/ws", ShutdownTimeout: 2 * time.Minute, Transport: "goroutine", DebugAddr: "127.0.0.1:6060", WriteTimeout: 10 * time.Second, CoalesceWindow: 0, XHRSessionTimeout: 3 * time.Second}
 	if c.DefaultApp || c.Server != wantServer || c.Log != (Log{Level: "debug", Format: "json"}) || len(c.Apps) != 2 {
 		t.Fatalf("loaded %+v", c)
 	}

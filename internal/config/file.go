@@ -223,6 +223,8 @@ func (r *fileReader) serverField(path, key string, k, v *yaml.Node) {
 		r.duration(v, path, &s.CoalesceWindow)
 	case "request_timeout":
 		r.duration(v, path, &s.RequestTimeout)
+	case "xhr_session_timeout":
+		r.duration(v, path, &s.XHRSessionTimeout)
 	default:
 		r.errorf(k, path, "unknown key")
 		return

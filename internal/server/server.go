@@ -24,6 +24,7 @@ import (
 	"github.com/herald-ws/herald/internal/httpapi"
 	"github.com/herald-ws/herald/internal/node"
 	"github.com/herald-ws/herald/internal/session"
+	"github.com/herald-ws/herald/internal/transport/poll"
 	"github.com/herald-ws/herald/internal/transport/ws"
 	"github.com/herald-ws/herald/internal/web"
 )
@@ -37,6 +38,7 @@ type Server struct {
 	ws     *ws.Server
 	api    *httpapi.Handler
 	feed   *feed.Handler
+	poll   *poll.Server // pusher-js's HTTP transports
 	http   *http.Server
 	ln     net.Listener
 	dbg    *http.Server // debug listener (pprof, /debug/stats), when configured
@@ -70,6 +72,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.api = httpapi.New(n, s.prefix, log)
 	s.api.ReadTimeout = s.requestTimeout()
+	s.poll = poll.New(mgr, s.prefix, log)
+	s.poll.ReadTimeout = s.requestTimeout()
+	s.poll.Linger = cfg.Server.XHRSessionTimeout
+	if cfg.Server.WriteTimeout > 0 {
+		s.poll.WriteTimeout = cfg.Server.WriteTimeout
+	}
 	s.feed = feed.New(n, s.prefix, log)
 	s.feed.MaxWaiting = cfg.History.MaxReaders
 	if cfg.Server.WriteTimeout > 0 {
@@ -178,6 +186,7 @@ func (s *Server) shutdown() error {
 		_ = s.http.Close() // closes the stalled connections (the listener is closed already)
 		err = nil
 	}
+	s.poll.Close() // HTTP sessions no receive request came for
 	done := make(chan struct{})
 	go func() { s.ws.Wait(); close(done) }()
 	select {
@@ -214,6 +223,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == s.prefix+"/test":
 		s.bodyless(w, r)
 		s.status(w, r)
+	case s.poll.Match(path):
+		if !strings.HasSuffix(path, "/xhr_send") {
+			s.bodyless(w, r) // a receive request clears the read deadline
+		}
+		s.poll.ServeHTTP(w, r)
 	case s.feed.Match(path):
 		s.bodyless(w, r) // a held request clears the read deadline
 		s.feed.ServeHTTP(w, r)

@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -179,28 +178,7 @@ func (s *Server) admit(r *http.Request) (*node.App, *pusher.Error) {
 	if !ok || key == "" || strings.Contains(key, "/") || (s.prefix != "" && !strings.HasPrefix(r.URL.Path, s.prefix)) {
 		return nil, pusher.Fatalf(pusher.CodePathNotFound, "path %s not found: connect to %s/app/{key}", r.URL.Path, s.prefix)
 	}
-	a := s.mgr.Node().AppByKey(key)
-	if a == nil {
-		return nil, pusher.Fatalf(pusher.CodeAppNotFound, "app key %s does not exist", key)
-	}
-	if !a.Enabled {
-		return nil, pusher.Fatalf(pusher.CodeAppDisabled, "app %s is disabled", a.ID)
-	}
-	q := r.URL.Query()
-	if !q.Has("protocol") {
-		return nil, pusher.Fatalf(pusher.CodeNoProtocol, "no protocol version given: add ?protocol=7")
-	}
-	v, err := strconv.Atoi(q.Get("protocol"))
-	if err != nil {
-		return nil, pusher.Fatalf(pusher.CodeInvalidVersion, "invalid protocol version %q", q.Get("protocol"))
-	}
-	if v < 5 || v > 7 {
-		return nil, pusher.Fatalf(pusher.CodeUnsupportedProtocol, "unsupported protocol version %d (supported: 5 to 7)", v)
-	}
-	if origin := r.Header.Get("Origin"); origin != "" && !a.OriginAllowed(origin) {
-		return nil, pusher.Fatalf(pusher.CodeUnauthorized, "origin %s is not allowed", origin)
-	}
-	return a, nil
+	return s.mgr.Admit(key, r.URL.Query(), r.Header.Get("Origin"))
 }
 
 // serveEvented hands an admitted socket to the poller.
