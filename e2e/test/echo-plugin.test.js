@@ -248,6 +248,33 @@ describe('Echo plugin: resume after pusher-js reconnects by itself', () => {
   });
 });
 
+describe('Echo plugin: events the page is excluded from', () => {
+  test("toOthers (a publish with the page's socket_id) and its own whisper: the position moves past them, no resync", LONG, async () => {
+    const name = uid('orders-');
+    const channel = `private-${name}`; // Echo's private(name)
+    const proxy = await tcpProxy(h.port);
+    const { echo, herald, resyncs } = pluginEcho(proxy, MAIN);
+    const other = pluginEcho(proxy, MAIN).echo;
+    const mine = echo.private(name);
+    const a = listen(mine, 'order.created');
+    const b = listen(other.private(name), 'order.created');
+    await Promise.all([subscribed(mine, 'plugin'), subscribed(other.private(name), 'other')]);
+    await waitFor(() => herald.position(channel) !== null, { what: 'herald:position' });
+    await trigger(MAIN, channel, 'order.created', { id: 1 });
+    // Laravel's toOthers: the SDK's socket_id excludes the page.
+    const r = await sdkResult(publisher(h, MAIN).trigger(channel, 'order.created', { id: 2 }, { socket_id: echo.socketId() }));
+    assert.equal(r.status, 200, r.text);
+    mine.whisper('typing', { who: 'me' }); // a client event: the sender is excluded too
+    await waitFor(() => b.got.length === 2, { what: 'the other page to get 1 and 2' });
+    await trigger(MAIN, channel, 'order.created', { id: 3 });
+    await waitFor(() => a.got.length === 2 && b.got.length === 3, { what: 'event 3 on both' });
+    assert.deepEqual(a.got, [1, 3], 'the excluded event is not delivered');
+    assert.deepEqual(resyncs, [], 'and is no gap');
+    assert.match(herald.position(channel), /:4$/, 'offsets 1-4: two events, the excluded one and the whisper');
+    noHerald(a.seen);
+  });
+});
+
 describe('Echo plugin: installed late, and channels without history', () => {
   test('installed on an Echo already connected and subscribed: it hooks the open socket and resumes that channel', LONG, async () => {
     const channel = uid('orders-');

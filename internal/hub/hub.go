@@ -29,6 +29,15 @@ type Subscriber interface {
 	Send(frame []byte)
 }
 
+// Excluder is an optional part of a Subscriber: told of each frame it was
+// excluded from (the sender of a client event, or the socket_id of an API
+// publish: Laravel's toOthers), with the hub's lock held, so that a client
+// tracking positions can move past it instead of seeing a gap. It must not
+// block.
+type Excluder interface {
+	Excluded(channel string, frame []byte)
+}
+
 const shardCount = 64
 
 // CacheTTL is how long a cache channel keeps its last event (Pusher: 30 min).
@@ -300,6 +309,9 @@ func (sh *shard) broadcastLocked(name string, frame []byte, exclude string) int 
 	n := 0
 	for s := range ch.subs {
 		if exclude != "" && s.SocketID() == exclude {
+			if x, ok := s.(Excluder); ok {
+				x.Excluded(name, frame)
+			}
 			continue
 		}
 		s.Send(frame)

@@ -1,6 +1,7 @@
 package pusher
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -164,6 +165,33 @@ func AppendPosition(frame []byte, epoch string, offset uint64) []byte {
 	b = append(b, `,"offset":`...)
 	b = strconv.AppendUint(b, offset, 10)
 	return append(b, '}')
+}
+
+// FramePosition reads back the position AppendPosition appended to frame;
+// ok is false for a frame without one. It looks only at the frame's end,
+// where AppendPosition put the fields, so the data before cannot fool it.
+func FramePosition(frame []byte) (epoch string, offset uint64, ok bool) {
+	const offKey, epochKey = `,"offset":`, `,"epoch":"`
+	if len(frame) == 0 || frame[len(frame)-1] != '}' {
+		return "", 0, false
+	}
+	i := bytes.LastIndex(frame, []byte(offKey))
+	if i < 0 {
+		return "", 0, false
+	}
+	off, err := strconv.ParseUint(string(frame[i+len(offKey):len(frame)-1]), 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	j := bytes.LastIndex(frame[:i], []byte(epochKey))
+	if j < 0 || frame[i-1] != '"' {
+		return "", 0, false
+	}
+	epoch = string(frame[j+len(epochKey) : i-1])
+	if !validEpoch(epoch) {
+		return "", 0, false
+	}
+	return epoch, off, true
 }
 
 // ResumeFailed tells a subscriber that asked to resume a channel from a

@@ -128,3 +128,39 @@ func TestDecodeSubscribePosition(t *testing.T) {
 		t.Errorf("PositionFrame = %s, want %s", got, want)
 	}
 }
+
+func TestFramePosition(t *testing.T) {
+	for _, f := range [][]byte{
+		Event("c", "e", "d"),
+		Event("c", "e", `{"a":1,"offset":5,"epoch":"zz"}`),
+		ClientEvent("presence-c", "client-x", json.RawMessage(`{"x":1,"epoch":"q","offset":9}`), "u1"),
+	} {
+		if _, _, ok := FramePosition(f); ok {
+			t.Errorf("%s: a position where none was appended", f)
+		}
+		ep, off, ok := FramePosition(AppendPosition(f, "ep-1.x", 42))
+		if !ok || ep != "ep-1.x" || off != 42 {
+			t.Errorf("%s: read back %q %d %v", f, ep, off, ok)
+		}
+	}
+	for _, bad := range []string{``, `}`, `{"epoch":"a","offset":1}`, `{,"epoch":"a b","offset":1}`, `{,"epoch":"a","offset":-1}`, `{,"epoch":"a","offset":1x}`} {
+		if _, _, ok := FramePosition([]byte(bad)); ok {
+			t.Errorf("%q read as positioned", bad)
+		}
+	}
+}
+
+func FuzzFramePosition(f *testing.F) {
+	f.Add([]byte(`{"event":"e","channel":"c","data":"d"}`), "abc", uint64(7))
+	f.Add([]byte(`{"data":{"offset":1}}`), "", uint64(0))
+	f.Fuzz(func(t *testing.T, frame []byte, epoch string, off uint64) {
+		FramePosition(frame) // never panics
+		if len(frame) == 0 || frame[len(frame)-1] != '}' || !validEpoch(epoch) {
+			return
+		}
+		e, o, ok := FramePosition(AppendPosition(append([]byte(nil), frame...), epoch, off))
+		if !ok || e != epoch || o != off {
+			t.Fatalf("%q + (%q, %d) read back as (%q, %d, %v)", frame, epoch, off, e, o, ok)
+		}
+	})
+}

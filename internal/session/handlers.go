@@ -56,6 +56,9 @@ func (s *Session) subscribe(f pusher.Frame) error {
 		return s.refuseSubscription(sub.Channel, "connection channel limit",
 			pusher.Errorf(pusher.CodeOverChannelLimit, "subscription to %s refused: this connection is at its limit of %d channels", sub.Channel, lim.MaxChannelsPerConnection))
 	}
+	if sub.Since != nil || sub.Position {
+		s.positions.Store(true)
+	}
 	res, err := s.app.Subscribe(sub.Channel, info, s, member, lim.MaxPresenceMembers, sub.Since, sub.Position)
 	if err != nil {
 		if pe, ok := err.(*pusher.Error); ok && pe.Code == pusher.CodeOverChannelLimit {

@@ -133,3 +133,31 @@ func BenchmarkPublishHistory(b *testing.B) {
 		})
 	}
 }
+
+// A client tracking positions is told of the event it was excluded from
+// (toOthers, its own client event), so the next offset is no gap to it; a
+// stock client excluded gets nothing, as from Pusher.
+func TestExcludedClientLearnsThePosition(t *testing.T) {
+	h := newHarness(t, withHistory)
+	ctx := context.Background()
+	tracker, stock := h.open(), h.open()
+	tracker.send(`{"event":"pusher:subscribe","data":{"channel":"news","position":true}}`)
+	tracker.events() // subscription_succeeded, herald:position
+	stock.subscribe("news", "", "")
+	stock.events()
+	pos, err := h.mgr.node.PublishOnce(ctx, h.app, []string{"news"}, "e", "x", tracker.SocketID(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`{"event":"herald:position","channel":"news","data":"{\"epoch\":\"%s\",\"offset\":1}"}`, pos[0].Epoch)
+	if got := tracker.events(); len(got) != 1 || got[0].raw != want {
+		t.Fatalf("excluded tracker got %+v, want %s", got, want)
+	}
+	if got := stock.events(); len(got) != 1 || got[0].Event != "e" {
+		t.Fatalf("stock client got %+v", got)
+	}
+	_ = h.mgr.node.Publish(ctx, h.app, []string{"news"}, "e", "y", stock.SocketID())
+	if got := stock.events(); len(got) != 0 {
+		t.Errorf("excluded stock client got %+v", got)
+	}
+}

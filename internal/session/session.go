@@ -62,6 +62,9 @@ type Session struct {
 	pingedAt   atomic.Int64 // unix nanos of an unanswered server ping, or 0
 	authorized atomic.Bool  // signed in or subscribed to an authorized channel
 	dead       atomic.Bool  // closing or closed: Handle drops messages
+	// positions: the client tracks positions (it subscribed with since or
+	// "position": true), so it is told of the events it is excluded from.
+	positions atomic.Bool
 
 	qmu         sync.Mutex
 	queue       [][]byte
@@ -91,6 +94,20 @@ type Session struct {
 
 // SocketID implements hub.Subscriber.
 func (s *Session) SocketID() string { return s.id }
+
+// Excluded implements hub.Excluder: a client that tracks positions gets
+// herald:position for an event it was excluded from (its own client event,
+// or an API publish with its socket_id: Laravel's toOthers), so that the
+// next event's offset is no gap to it. Stock Pusher clients, which never
+// ask for positions, get nothing, as from Pusher.
+func (s *Session) Excluded(channel string, frame []byte) {
+	if !s.positions.Load() {
+		return
+	}
+	if epoch, off, ok := pusher.FramePosition(frame); ok {
+		s.Send(pusher.PositionFrame(channel, epoch, off))
+	}
+}
 
 // App is the session's app.
 func (s *Session) App() *node.App { return s.app }

@@ -237,14 +237,21 @@ function install(target, options = {}) {
   }
 
   /**
-   * herald:position, after a subscribe without `since`: where the live
-   * events continue from. A channel subscribed before (the socket dropped
-   * before its position arrived) may have missed events: a resync.
+   * herald:position: where the channel is. After a subscribe without
+   * `since`, where the live events continue from (a channel subscribed
+   * before, whose socket dropped before its position arrived, may have
+   * missed events: a resync). Later, an event this socket was excluded
+   * from (its own client event, or a publish with its socket_id: Laravel's
+   * toOthers): the position moves past it, so the next event is no gap.
    */
   function positioned(c, d) {
-    if (c.pos) return; // a cache channel's cached event came first
-    c.pos = position(d);
-    if (c.was) resync(c, 'resume_failed');
+    const p = position(d);
+    if (!c.pos) {
+      c.pos = p;
+      if (c.was) resync(c, 'resume_failed');
+    } else if ((p.epoch === c.pos.epoch || (c.pos.epoch === '' && c.pos.offset === 0)) && p.offset > c.pos.offset) {
+      c.pos = p;
+    }
   }
 
   /**

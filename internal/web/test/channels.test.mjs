@@ -160,6 +160,20 @@ test('a gap is delivered and surfaces as resync', async () => {
   assert.deepEqual(resyncs, [{ channel: 'orders', reason: 'gap', epoch: 'E', offset: 10 }]);
 });
 
+test('herald:position for an event this socket was excluded from (toOthers, its own whisper) moves the position: no gap', async () => {
+  const h = harness();
+  const { orders, got } = await atSeven(h);
+  const resyncs = [];
+  orders.bind('resync', (r) => resyncs.push(r));
+  h.ws.recv(positionAt('orders', 'E', 8)); // offset 8 went to everyone else
+  h.ws.recv(ev('orders', 'order.created', { id: 9 }, 'E', 9));
+  assert.deepEqual(got, [[{ id: 9 }, 9]]);
+  assert.deepEqual(resyncs, []);
+  assert.equal(orders.position, 'E:9');
+  h.ws.recv(positionAt('orders', 'E', 5)); // stale: ignored
+  assert.equal(orders.position, 'E:9');
+});
+
 test('a new epoch is a resync, unless the last position was the empty one', async () => {
   const h = harness();
   const { orders, got } = await atSeven(h);

@@ -148,6 +148,18 @@ test('a gap or a new epoch is delivered and reported; from the empty position, o
   assert.deepEqual(resyncs.at(-1), ['gappy', { channel: 'gappy', reason: 'gap', epoch: 'H', offset: 3 }]);
 });
 
+test('herald:position for an event this socket was excluded from (toOthers, its own whisper) moves the position: no gap', () => {
+  const { echo, pusher, resyncs } = setup();
+  const { got } = listen(echo, 'orders');
+  const t = pusher.connect();
+  t.recv(succeeded('orders'));
+  t.recv(positionAt('orders', 'E', 4));
+  t.recv(positionAt('orders', 'E', 5)); // offset 5 went to everyone else
+  t.recv(ev('orders', 'order.created', { id: 6 }, 'E', 6));
+  assert.deepEqual(got.map((d) => d.id), [6]);
+  assert.deepEqual(resyncs, []);
+});
+
 test('a channel subscribed before whose position never came resyncs when it learns it', () => {
   const { echo, pusher, resyncs } = setup();
   listen(echo, 'orders');
