@@ -130,7 +130,14 @@ func (c *conn) serve(w http.ResponseWriter, r *http.Request, streaming bool) {
 	heartbeat := time.NewTimer(c.srv.heartbeat())
 	defer heartbeat.Stop()
 	var frames [][]byte
+	sent := 0 // characters written on this response (streaming)
 	for {
+		if sent > streamLimit {
+			// pusher-js has read it all and is reopening its stream: what
+			// is queued now goes on the next response, not this one.
+			c.spent(heartbeat, cancel, r)
+			return
+		}
 		var closing bool
 		var code int
 		var reason string
@@ -148,6 +155,7 @@ func (c *conn) serve(w http.ResponseWriter, r *http.Request, streaming bool) {
 			if !c.write(w, rc, b) || !streaming {
 				return
 			}
+			sent += jsLength(b)
 			b = b[:0]
 			heartbeat.Reset(c.srv.heartbeat())
 		}
@@ -160,6 +168,41 @@ func (c *conn) serve(w http.ResponseWriter, r *http.Request, streaming bool) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+}
+
+// streamLimit is pusher-js's MAX_BUFFER_LENGTH: once a streaming response
+// is longer than this many characters (JavaScript's: UTF-16 units) and it
+// has read every line, pusher-js drops the request and opens a new one on
+// the same session. Frames written after that point would be lost, so a
+// response stops taking frames once it is past the limit.
+const streamLimit = 256 * 1024
+
+// jsLength is the length of UTF-8 text b in UTF-16 units, as JavaScript
+// counts a response's characters: one per code point, two above U+FFFF.
+func jsLength(b []byte) int {
+	n := 0
+	for _, c := range b {
+		switch {
+		case c&0xC0 == 0x80: // a continuation byte
+		case c >= 0xF0: // starts a 4-byte sequence: a surrogate pair
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// spent holds a streaming response that is past streamLimit until the
+// client replaces or drops it, as pusher-js does at once; a client that
+// does neither is ended after a heartbeat period (it will reconnect).
+func (c *conn) spent(heartbeat *time.Timer, cancel chan struct{}, r *http.Request) {
+	heartbeat.Reset(c.srv.heartbeat())
+	select {
+	case <-heartbeat.C:
+	case <-cancel:
+	case <-r.Context().Done():
 	}
 }
 

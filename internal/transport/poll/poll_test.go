@@ -460,3 +460,53 @@ func FuzzParseSend(f *testing.F) {
 		}
 	})
 }
+
+// Past pusher-js's 256 K characters a streaming response takes no more
+// frames: pusher-js drops it and reopens; the frames wait for the new one.
+func TestStreamStopsAtPusherJSBufferLimit(t *testing.T) {
+	f := newFixture(t)
+	s := f.receive("5/bigbigbi", "xhr_streaming")
+	chars := 0    // what the response carried, as pusher-js counts it
+	for range 2 { // o, connection_established
+		chars += jsLength([]byte(s.line())) + 1
+	}
+	f.send("5/bigbigbi", subscribeMsg("big", "", ""))
+	chars += jsLength([]byte(s.line())) + 1 // subscription_succeeded
+	data := strings.Repeat("é", 900)        // 2 bytes, 1 JavaScript character each
+	const n = 400
+	for i := range n {
+		f.publish("big", "e", fmt.Sprintf("%d:%s", i, data))
+	}
+	seen := 0
+	for chars <= streamLimit {
+		l := s.line()
+		chars += jsLength([]byte(l)) + 1
+		seen += len(decodeBatch(t, l))
+	}
+	if seen == 0 || seen >= n {
+		t.Fatalf("%d events on the first response", seen)
+	}
+	// Nothing more comes on it: the next request gets the rest, in order.
+	next := f.receive("5/bigbigbi", "xhr_streaming")
+	if l := s.line(); l != "" {
+		t.Errorf("the spent response went on: %.40q", l)
+	}
+	for seen < n {
+		for _, m := range next.messages() {
+			var d string
+			_ = json.Unmarshal(m.Data, &d)
+			if want := fmt.Sprintf("%d:", seen); !strings.HasPrefix(d, want) {
+				t.Fatalf("event %.10q, want %q…", d, want)
+			}
+			seen++
+		}
+	}
+}
+
+func TestJSLength(t *testing.T) {
+	for s, want := range map[string]int{"": 0, "abc": 3, "é": 1, "€": 1, "😀": 2, "a😀é": 4} {
+		if got := jsLength([]byte(s)); got != want {
+			t.Errorf("jsLength(%q) = %d, want %d", s, got, want)
+		}
+	}
+}
