@@ -230,9 +230,12 @@ function heraldBin() {
 
 /**
  * Starts Herald with the given apps (and optional `server`, `log`, top-level
- * `history` config sections); resolves once GET /up answers 200.
+ * `history` config sections); resolves once GET /up answers 200. `port`
+ * reuses a port (a restart on the same address); default: a free one.
+ * `listeningAt` is the Date.now() at which its "herald listening" log line
+ * arrived.
  */
-export async function startHerald({ apps = Object.values(APPS), server, log, history } = {}) {
+export async function startHerald({ apps = Object.values(APPS), server, log, history, port: fixedPort } = {}) {
   const bin = heraldBin();
   if (!fs.existsSync(bin)) {
     throw new Error(`herald binary not found at ${bin} (build it: go build -o bin/herald ./cmd/herald, or set HERALD_BIN)`);
@@ -240,7 +243,7 @@ export async function startHerald({ apps = Object.values(APPS), server, log, his
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-e2e-'));
   const configPath = path.join(dir, 'herald.yaml');
   fs.writeFileSync(configPath, configYAML(apps, { server, log, history }));
-  const port = await freePort();
+  const port = fixedPort ?? await freePort();
 
   // Only the config file and flags configure the server under test.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REVERB_')));
@@ -248,8 +251,10 @@ export async function startHerald({ apps = Object.values(APPS), server, log, his
     env, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log_ = '';
+  let listeningAt;
   const append = (chunk) => {
     log_ += chunk.toString();
+    if (listeningAt === undefined && log_.includes('msg="herald listening"')) listeningAt = Date.now();
     if (log_.length > 4_000_000) log_ = log_.slice(-2_000_000);
     if (process.env.HERALD_E2E_VERBOSE) process.stderr.write(chunk);
   };
@@ -271,6 +276,7 @@ export async function startHerald({ apps = Object.values(APPS), server, log, his
     httpURL: `http://127.0.0.1:${port}`,
     wsBase: `ws://127.0.0.1:${port}`,
     logText: () => log_,
+    get listeningAt() { return listeningAt; },
     exited,
     /** Set once the process exited; `unexpected` when nobody asked it to stop. */
     exitInfo: undefined,

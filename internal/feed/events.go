@@ -44,7 +44,16 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, a *node.App, ch
 			}
 			hasSince = true
 		}
-		h.stream(w, r, a, channel, since, hasSince)
+		frames := false
+		switch f := q.Get("format"); f {
+		case "", "events":
+		case "frames":
+			frames = true
+		default:
+			writeError(w, http.StatusBadRequest, "format: must be events (the default) or frames, not "+strconv.Quote(clip(f)))
+			return
+		}
+		h.stream(w, r, a, channel, since, hasSince, frames)
 		return
 	}
 	wait, err := h.parseWait(q.Get("wait"))

@@ -518,3 +518,27 @@ func TestBlockCacheIsBounded(t *testing.T) {
 		t.Error("the oldest entry was never evicted")
 	}
 }
+
+// format=frames: unnamed messages carrying whole frames, herald events too.
+func TestSSEFrames(t *testing.T) {
+	f := newFixture(t)
+	f.publish("c", "a", "1")
+	ep := f.get(eventsURL("c")).Epoch
+	s := f.stream(eventsURL("c", "format=frames"))
+	s.block()
+	if b, want := s.block(), fmt.Sprintf(`id: %s:1`+"\n"+`data: {"event":"herald:position","channel":"c","data":"{\"epoch\":\"%s\",\"offset\":1}"}`, ep, ep); b != want {
+		t.Errorf("position %q, want %q", b, want)
+	}
+	f.publish("c", "line", "x\ny")
+	if b, want := s.block(), fmt.Sprintf(`id: %s:2`+"\n"+`data: {"event":"line","channel":"c","data":"x\ny","epoch":"%s","offset":2}`, ep, ep); b != want {
+		t.Errorf("event %q, want %q", b, want)
+	}
+	g := f.stream(eventsURL("c", "format=frames", "since=gone:1"))
+	g.block()
+	if b := g.block(); !strings.Contains(b, `data: {"event":"herald:resume_failed","channel":"c"`) {
+		t.Errorf("resume_failed %q", b)
+	}
+	if bad := f.stream(eventsURL("c", "format=xml")); bad.res.StatusCode != 400 {
+		t.Errorf("format=xml: %d", bad.res.StatusCode)
+	}
+}

@@ -27,7 +27,13 @@ import (
 // served the stream says so with a herald:resume_failed event (data
 // {"epoch":…,"offset":N}, id the channel's position) and goes on from
 // there, as a socket would: EventSource gives up on a non-200 answer.
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, a *node.App, channel string, since pusher.Since, hasSince bool) {
+//
+// With format=frames every event is an unnamed SSE message (EventSource's
+// onmessage) whose data is the whole frame exactly as a socket gets it,
+// herald:position and herald:resume_failed included as Pusher frames: a
+// client that cannot know every event name in advance (EventSource has no
+// wildcard) still reads them all.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, a *node.App, channel string, since pusher.Since, hasSince, frames bool) {
 	if !h.hold(w) {
 		return
 	}
@@ -50,7 +56,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, a *node.App, ch
 		// block would do for browsers, but some SSE libraries ignore it:
 		// an event nobody listens to sets Last-Event-ID everywhere.
 		at, _ = a.Position(channel)
-		b = appendPosition(b, "herald:position", at)
+		b = h.appendPosition(b, frames, channel, "herald:position", at)
 	}
 	heartbeat := h.Heartbeat
 	if heartbeat <= 0 {
@@ -63,11 +69,15 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, a *node.App, ch
 		pos, evs, ok, _ := a.ReadHistory(channel, at)
 		switch {
 		case !ok:
-			b = appendPosition(b, "herald:resume_failed", pos)
+			b = h.appendPosition(b, frames, channel, "herald:resume_failed", pos)
 			at = pos
 		case len(evs) > 0:
 			for _, e := range evs {
-				b = append(b, h.blocks.get(pos.Epoch, e)...)
+				if frames {
+					b = appendFrame(b, broker.Position{Epoch: pos.Epoch, Offset: e.Offset}, e.Frame)
+				} else {
+					b = append(b, h.blocks.get(pos.Epoch, e)...)
+				}
 			}
 			at = broker.Position{Epoch: pos.Epoch, Offset: evs[len(evs)-1].Offset}
 		}
@@ -136,8 +146,30 @@ func appendEvent(b []byte, epoch string, e broker.Event) []byte {
 	return appendData(b, data)
 }
 
-// appendPosition appends an event named name whose id and data are pos.
-func appendPosition(b []byte, name string, pos broker.Position) []byte {
+// appendPosition appends the herald event name (herald:position or
+// herald:resume_failed) for pos: as a named SSE event whose data is pos,
+// or with frames as the Pusher frame a socket would get.
+func (h *Handler) appendPosition(b []byte, frames bool, channel, name string, pos broker.Position) []byte {
+	if !frames {
+		return appendNamedPosition(b, name, pos)
+	}
+	if name == "herald:position" {
+		return appendFrame(b, pos, pusher.PositionFrame(channel, pos.Epoch, pos.Offset))
+	}
+	return appendFrame(b, pos, pusher.ResumeFailed(channel, pos.Epoch, pos.Offset))
+}
+
+// appendFrame appends an unnamed SSE message carrying frame (one line of
+// JSON: its strings escape every line break) with id pos.
+func appendFrame(b []byte, pos broker.Position, frame []byte) []byte {
+	b = appendID(b, pos)
+	b = append(b, "data: "...)
+	b = append(b, frame...)
+	return append(b, "\n\n"...)
+}
+
+// appendNamedPosition appends an event named name whose id and data are pos.
+func appendNamedPosition(b []byte, name string, pos broker.Position) []byte {
 	b = appendID(b, pos)
 	b = append(b, "event: "...)
 	b = append(b, name...)

@@ -29,8 +29,6 @@
 const VERSION = '0.1.0';
 const STATES = ['live', 'reconnecting', 'polling', 'offline'];
 const AUTHORIZED = /^(private|presence)-/;
-// Channel events the client emits itself (and EventSource's own): never read from a stream.
-const LOCAL = /^(\*|resync|here|joining|leaving|subscribed|subscription_count|cache_miss|error|open)$/;
 
 const DEFAULTS = {
   path: '',
@@ -376,7 +374,6 @@ function createClient(options) {
       /** Calls fn(data, meta) for each `event`; also 'resync', 'here', 'joining', 'leaving', 'subscribed', 'error', '*'. */
       bind(event, fn) {
         c.ev.on(event, fn);
-        c.reader?.listen?.(event);
         return c.api;
       },
       unbind(event, fn) {
@@ -554,7 +551,6 @@ function createClient(options) {
   /** Calls fn(data, meta) for every event named type on any subscribed channel. */
   function on(type, fn) {
     types.on(type, fn);
-    for (const c of channels.values()) c.reader?.listen?.(type);
     if (o.broadcastChannel && !autoSubscribed) {
       autoSubscribed = true;
       subscribe(o.broadcastChannel);
@@ -653,20 +649,14 @@ function createClient(options) {
   /**
    * Reads c as Server-Sent Events from its position. EventSource reconnects
    * by itself with Last-Event-ID; when it gives up (a non-200 answer) a new
-   * one is opened after a backoff, with a new reader session. EventSource
-   * dispatches by event name, so only names bound on the channel or with on()
-   * are read.
+   * one is opened after a backoff, with a new reader session. The stream is
+   * asked for whole frames (format=frames) as unnamed messages, so every
+   * event is read whatever its name, herald:position and resume_failed too.
    */
   function sseReader(c) {
     let live = true;
     let es = null;
     let errors = 0;
-    const names = new Set();
-    const listen = (name) => {
-      if (!es || names.has(name) || LOCAL.test(name)) return;
-      names.add(name);
-      es.addEventListener(name, (e) => streamed(c, name, e));
-    };
     const restart = () => {
       if (!live) return;
       readerDown();
@@ -675,13 +665,15 @@ function createClient(options) {
     async function start() {
       if (!live) return;
       try {
-        const url = await eventsURL(c, {});
+        const url = await eventsURL(c, { format: 'frames' });
         if (!live) return;
         const source = (es = new env.EventSource(url));
-        names.clear();
         source.onopen = () => {
           errors = 0;
           readerUp();
+        };
+        source.onmessage = (e) => {
+          if (live) frame(c, JSON.parse(e.data));
         };
         source.onerror = () => {
           if (source.readyState !== 2) return readerDown(); // reconnecting by itself
@@ -689,23 +681,17 @@ function createClient(options) {
           session = null;
           restart();
         };
-        ['herald:resume_failed', ...c.ev.names(), ...types.names()].forEach(listen);
       } catch {
         restart();
       }
     }
     start();
     return {
-      listen,
       stop() {
         live = false;
         es?.close();
       },
     };
-  }
-
-  function streamed(c, name, e) {
-    frame(c, { event: name, channel: c.name, data: e.data, ...position(e.lastEventId) });
   }
 
   // ---- the page

@@ -211,29 +211,33 @@ test('fallback: false never reads over HTTP', async () => {
   assert.equal(client.state, 'reconnecting');
 });
 
-test('SSE fallback: reads bound events from the same position, de-duplicated, and back to the socket', async () => {
+test('SSE fallback: whole frames (format=frames) from the same position, any event name, de-duplicated, and back to the socket', async () => {
   const h = harness();
   const { client, orders, got, resyncs } = await lostAtSeven(h, { fallback: 'sse' });
   const typed = [];
+  const all = [];
   client.on('ticket_created', (t) => typed.push(t.id));
+  orders.bind('*', (d, meta) => all.push(meta.event));
   await flush();
   const es = h.sources.find((s) => s.url.startsWith(EVENTS + 'orders/'));
-  assert.equal(new URL(es.url).searchParams.get('since'), 'E:7');
-  assert.equal(new URL(es.url).searchParams.get('wait'), null);
-  assert.ok(es.listeners['order.created'] && es.listeners['herald:resume_failed'] && es.listeners.ticket_created);
-  for (const own of ['resync', 'error', 'open', '*']) assert.equal(es.listeners[own], undefined, `no stream listener for ${own}`);
+  const q = new URL(es.url).searchParams;
+  assert.equal(q.get('since'), 'E:7');
+  assert.equal(q.get('wait'), null);
+  assert.equal(q.get('format'), 'frames');
   es.open();
   assert.equal(client.state, 'polling');
   assert.equal(client.getState().transport, 'sse');
-  es.emit('order.created', '{"id":8}', 'E:8');
-  es.emit('order.created', '{"id":8}', 'E:8'); // duplicate
-  es.emit('ticket_created', '{"id":5}', 'E:9');
+  const at = (event, data, offset, epoch = 'E') => ({ event, channel: 'orders', data, epoch, offset });
+  es.message(at('order.created', '{"id":8}', 8), 'E:8');
+  es.message(at('order.created', '{"id":8}', 8), 'E:8'); // duplicate
+  es.message(at('nobody.listens', '{}', 9), 'E:9'); // a name bound nowhere: still read, so no gap after it
+  es.message(at('ticket_created', '{"id":5}', 10), 'E:10');
   assert.deepEqual(got, [8]);
   assert.deepEqual(typed, [5]);
-  assert.equal(orders.position, 'E:9');
-  orders.bind('order.paid', () => {});
-  assert.ok(es.listeners['order.paid'], 'names bound later are read too');
-  es.emit('herald:resume_failed', '{"epoch":"F","offset":3}', 'F:3');
+  assert.deepEqual(all, ['order.created', 'nobody.listens', 'ticket_created']);
+  assert.deepEqual(resyncs, []);
+  assert.equal(orders.position, 'E:10');
+  es.message({ event: 'herald:resume_failed', channel: 'orders', data: '{"epoch":"F","offset":3}' }, 'F:3');
   assert.deepEqual(resyncs, [['resume_failed', 'F', 3]]);
   es.fail(false); // EventSource reconnects by itself
   assert.equal(client.state, 'reconnecting');

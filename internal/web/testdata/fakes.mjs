@@ -109,6 +109,10 @@ export function harness() {
     emit(name, data, id = '') {
       for (const fn of this.listeners[name] || []) fn({ type: name, data, lastEventId: id });
     }
+    /** An unnamed message carrying a whole frame (format=frames). */
+    message(frame, id = '') {
+      this.onmessage?.({ type: 'message', data: JSON.stringify(frame), lastEventId: id });
+    }
     fail(fatal) {
       this.readyState = fatal ? 2 : 0;
       this.onerror?.();
