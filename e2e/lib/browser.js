@@ -68,10 +68,12 @@ export function useChromium() {
  * the site, and sets window.T, a small recorder the tests drive with
  * page.evaluate. Everything a test checks is in window.rec.
  */
-function pageHTML({ heraldPort, csrf, pusher }) {
-  const lib = pusher
-    ? '<script src="/pusher.min.js"></script>'
-    : `<script src="http://127.0.0.1:${heraldPort}/herald.js"></script>`;
+function pageHTML({ heraldPort, csrf, pusher, echo }) {
+  const lib = echo
+    ? '<script src="/pusher.min.js"></script><script src="/echo.iife.js"></script>'
+    : pusher
+      ? '<script src="/pusher.min.js"></script>'
+      : `<script src="http://127.0.0.1:${heraldPort}/herald.js"></script>`;
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>herald e2e</title>
 ${csrf ? `<meta name="csrf-token" content="${csrf}">` : ''}
@@ -116,6 +118,19 @@ window.T = {
     Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
     document.dispatchEvent(new Event('visibilitychange'));
   },
+  /**
+   * Stock Laravel Echo (its browser build) on stock pusher-js, recording
+   * pusher-js's state changes and each event of channel with the transport
+   * that brought it.
+   */
+  echo(opts, channel, event) {
+    const e = (window.E = new Echo.default({ ...opts, Pusher }));
+    const p = e.connector.pusher;
+    rec.states.push({ state: p.connection.state, t: now() });
+    p.connection.bind('state_change', (s) => rec.states.push({ state: s.current, t: now(), transport: p.connection.connection?.transport?.name }));
+    e.channel(channel).listen('.' + event, (data) => rec.events.push({ channel, event, data, transport: p.connection.connection?.transport?.name }));
+    return p.connection.state;
+  },
   /** Stock pusher-js (browser build), recording its state changes. */
   pusher(key, opts) {
     const p = (window.P = new Pusher(key, opts));
@@ -136,10 +151,10 @@ const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade',
 /**
  * Starts the test site for Herald h and app (whose key and secret the auth
  * endpoint signs with). Routes:
- *   GET /page?herald=PORT&csrf=TOKEN[&pusher=1]  the test page
- *   GET /pusher.min.js                           pusher-js's browser build
+ *   GET /page?herald=PORT&csrf=TOKEN[&pusher=1|&echo=1]  the test page
+ *   GET /pusher.min.js, /echo.iife.js            pusher-js's and Laravel Echo's browser builds
  *   POST /broadcasting/auth                      Laravel-like channel authorization
- *   /app/…                                       proxied to Herald (HTTP and upgrades)
+ *   /app/…, /pusher/…                            proxied to Herald (HTTP and upgrades)
  * Auth: like Laravel's, the CSRF token (X-CSRF-TOKEN, from the page's meta
  * tag) must be one the site issued (`users`: token → {id, name}), else 419;
  * channels containing "forbidden" get 403. Signed with the `pusher` SDK's
@@ -239,7 +254,7 @@ export async function startSite(h, app, { users = {} } = {}) {
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
-    if (url.pathname.startsWith('/app/')) return proxyHTTP(req, res);
+    if (url.pathname.startsWith('/app/') || url.pathname.startsWith('/pusher/')) return proxyHTTP(req, res);
     let body = '';
     req.on('data', (c) => { body += c; });
     req.on('end', () => {
@@ -247,8 +262,12 @@ export async function startSite(h, app, { users = {} } = {}) {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
         return res.end(pageHTML({
           heraldPort: url.searchParams.get('herald') ?? h.port, csrf: url.searchParams.get('csrf'),
-          pusher: url.searchParams.has('pusher'),
+          pusher: url.searchParams.has('pusher'), echo: url.searchParams.has('echo'),
         }));
+      }
+      if (url.pathname === '/echo.iife.js') {
+        res.writeHead(200, { 'content-type': 'text/javascript' });
+        return res.end(fs.readFileSync(path.join(E2E_DIR, 'node_modules/laravel-echo/dist/echo.iife.js')));
       }
       if (url.pathname === '/pusher.min.js') {
         res.writeHead(200, { 'content-type': 'text/javascript' });
@@ -269,11 +288,12 @@ export async function startSite(h, app, { users = {} } = {}) {
     port,
     base: `http://127.0.0.1:${port}`,
     /** The page's URL: herald.js from Herald on heraldPort (default h's), csrf in the meta tag. */
-    pageURL: ({ heraldPort, csrf, pusher, tab } = {}) => {
+    pageURL: ({ heraldPort, csrf, pusher, echo, tab } = {}) => {
       const q = new URLSearchParams({ herald: String(heraldPort ?? h.port) });
       if (tab) q.set('tab', tab); // tells pages apart in requests' Referer
       if (csrf) q.set('csrf', csrf);
       if (pusher) q.set('pusher', '1');
+      if (echo) q.set('echo', '1');
       return `http://127.0.0.1:${port}/page?${q}`;
     },
     /** Destroys every proxied WebSocket, both sides (the page sees 1006); returns how many. */

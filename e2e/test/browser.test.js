@@ -355,6 +355,35 @@ describe('herald.js in Chromium', () => {
     assert.deepEqual([ana.errors, anon.errors], [[], []]);
   });
 
+  // pusher-js's own HTTP fallback (issue #10): a stock Echo page, pusher-js's
+  // default transport order, its WebSocket refused by the proxy; HTTP goes
+  // straight to Herald on another origin, so the browser's CORS checks run.
+  test('stock Echo, WebSocket refused: pusher-js falls back to xhr_streaming (cross-origin) and gets every event once', async () => {
+    site.reset();
+    site.blockUpgrades = true;
+    const channel = uid('orders-');
+    const page = await openPage({ echo: true });
+    const began = Date.now();
+    await page.evaluate(({ key, sitePort, heraldPort, channel }) => T.echo({
+      broadcaster: 'reverb', key,
+      wsHost: '127.0.0.1', wsPort: sitePort, wssPort: sitePort,
+      httpHost: '127.0.0.1', httpPort: heraldPort, httpsPort: heraldPort,
+      forceTLS: false, disableStats: true,
+      enabledTransports: ['ws', 'wss', 'xhr_streaming', 'xhr_polling'],
+    }, channel, 'tick'), { key: APP.key, sitePort: site.port, heraldPort: h.port, channel });
+    // pusher-js waits for its WebSocket attempt to fail first (about 5 s).
+    await pageUntil(page, (c) => E.connector.pusher.channel(c)?.subscribed, channel, 'the channel subscribed', 20000);
+    const connectedIn = Date.now() - began;
+    for (let i = 1; i <= 30; i++) await trigger(channel, 'tick', { i });
+    await receivedAtLeast(page, channel, 30);
+    const got = await delivered(page, channel);
+    assert.deepEqual(got.map((e) => e.data.i), range(1, 30), 'every event once, in order');
+    assert.deepEqual([...new Set(got.map((e) => e.transport))], ['xhr_streaming']);
+    assert.ok(site.refused >= 1, 'the WebSocket was tried and refused');
+    assert.deepEqual(page.errors, []);
+    console.log(`stock Echo in Chromium, WebSocket refused: connected over xhr_streaming after ${connectedIn} ms`);
+  });
+
   test('coming back after a restart on the same port: herald.js and stock pusher-js (measured)', { timeout: 70000 }, async () => {
     const first = await startHerald({ apps: [APP] });
     let second;
