@@ -37,6 +37,13 @@ each. It reports the server's memory per held reader, then publishes at
 --rate for --duration and reports publish→receive latency and checks that
 every reader got every event exactly once, in order.
 
+With --transport xhr_streaming|xhr_polling the subscribers of the
+publishing run use pusher-js's HTTP fallbacks instead of WebSockets
+(Herald, or any server with pusher-js's HTTP endpoints): one long
+POST …/xhr_streaming response each, or POST …/xhr polls one after the
+other, subscribing through POST …/xhr_send. Memory per connection is then
+per session; every event must arrive exactly once.
+
 Flags:
 `
 
@@ -62,6 +69,7 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.Presence, "presence", false, "join one presence channel as --conns users (needs max_presence_members ≥ --conns) instead of publishing")
 	fs.IntVar(&o.Resume, "resume", 0, "events each connection misses while disconnected, then resumes with since and must get in order (≤ the app's history max_events; 0: off)")
 	fs.StringVar(&o.Readers, "readers", "", "hold --conns HTTP readers of history instead of sockets: longpoll or sse (Herald; needs history.max_readers ≥ --conns)")
+	fs.StringVar(&o.Transport, "transport", loadgen.TransportWS, "what the subscribers connect over: ws, or pusher-js's HTTP fallbacks xhr_streaming or xhr_polling (the publishing run only)")
 	rounds := fs.Int("rounds", 1, "repeat the run and report median [min–max] of each figure")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	url, rest := splitPositional(args)
@@ -85,6 +93,10 @@ func bench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "herald bench: --readers takes longpoll or sse and cannot be combined with --presence, --slow or --resume")
 		return 2
 	}
+	if msg := checkTransport(o); msg != "" {
+		fmt.Fprintln(stderr, "herald bench: "+msg)
+		return 2
+	}
 	o.URL = url
 	out := newOut(stdout)
 	if isTerminal(stderr) && !*asJSON {
@@ -103,7 +115,7 @@ func bench(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "herald bench: round %d: %v\n", i+1, err)
 			return 1
 		}
-		failed = failed || rep.Lost > 0 || rep.ConnectFailures > 0 || rep.PublishErrors > 0 || rep.Resume != nil && rep.Resume.Failed() ||
+		failed = failed || rep.Lost > 0 || rep.Duplicates > 0 || rep.ConnectFailures > 0 || rep.PublishErrors > 0 || rep.Resume != nil && rep.Resume.Failed() ||
 			rep.Readers != nil && rep.Readers.Failed()
 		reps = append(reps, rep)
 	}
@@ -131,6 +143,40 @@ func bench(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// checkTransport says what is wrong with --transport, "" when nothing.
+func checkTransport(o loadgen.Options) string {
+	switch o.Transport {
+	case loadgen.TransportWS:
+		return ""
+	case loadgen.TransportXHRStreaming, loadgen.TransportXHRPolling:
+		if o.Presence || o.Slow > 0 || o.Resume > 0 || o.Readers != "" {
+			return "--transport " + o.Transport + " runs the publishing scenario: it cannot be combined with --presence, --slow, --resume or --readers"
+		}
+		return ""
+	}
+	return fmt.Sprintf("--transport takes %s, %s or %s, not %q", loadgen.TransportWS, loadgen.TransportXHRStreaming, loadgen.TransportXHRPolling, o.Transport)
+}
+
+// xhrBatches names what carried an xhr run's events, "" for a WebSocket
+// run.
+func xhrBatches(r *loadgen.Report) string {
+	switch r.Transport {
+	case loadgen.TransportXHRStreaming:
+		return "stream batches"
+	case loadgen.TransportXHRPolling:
+		return "poll answers"
+	}
+	return ""
+}
+
+// perBatch is the events each xhr batch carried on average.
+func perBatch(r *loadgen.Report) float64 {
+	if r.Batches == 0 {
+		return 0
+	}
+	return float64(r.Delivered+r.Duplicates) / float64(r.Batches)
+}
+
 // printRounds prints median [min–max] of each figure over the rounds, and
 // what went wrong in any of them.
 func printRounds(o *out, reps []*loadgen.Report) {
@@ -140,13 +186,21 @@ func printRounds(o *out, reps []*loadgen.Report) {
 	perMs := float64(time.Millisecond)
 	presence := reps[0].MemberAddedWant > 0
 	o.printf("rounds             %d (median [min–max])\n", len(reps))
+	batches := xhrBatches(reps[0])
+	if batches != "" {
+		o.printf("transport          %s\n", reps[0].Transport)
+	}
 	o.printf("connect+subscribe  %s/s\n", stat(func(r *loadgen.Report) float64 { return r.ConnectRate }, "", 1))
 	if presence {
 		o.printf("member_added       %s delivered of %d\n", stat(func(r *loadgen.Report) float64 { return float64(r.MemberAddedGot) }, "", 1), reps[0].MemberAddedWant)
 	} else {
 		o.printf("deliveries         %s/s\n", stat(func(r *loadgen.Report) float64 { return r.DeliveryRate }, "", 1))
+		if batches != "" {
+			o.printf("events per batch   %s (%s)\n", stat(perBatch, "", 1), batches)
+		}
 		o.printf("latency p50        %s\n", stat(func(r *loadgen.Report) float64 { return float64(r.P50) }, " ms", perMs))
 		o.printf("latency p99        %s\n", stat(func(r *loadgen.Report) float64 { return float64(r.P99) }, " ms", perMs))
+		o.printf("latency max        %s\n", stat(func(r *loadgen.Report) float64 { return float64(r.Max) }, " ms", perMs))
 	}
 	if reps[0].ServerPID > 0 && reps[0].RSSPerConnKiB > 0 {
 		o.printf("RSS per conn       %s\n", stat(func(r *loadgen.Report) float64 { return r.RSSPerConnKiB }, " KiB", 1))
@@ -181,6 +235,7 @@ func sumRounds(reps []*loadgen.Report) *loadgen.Report {
 		sum.ConnectFailures += r.ConnectFailures
 		sum.PublishErrors += r.PublishErrors
 		sum.Lost += r.Lost
+		sum.Duplicates += r.Duplicates
 		sum.Slow += r.Slow
 		sum.SlowDropped += r.SlowDropped
 		for code, n := range r.Closed {
@@ -223,9 +278,13 @@ func addResume(a, b *loadgen.ResumeReport) *loadgen.ResumeReport {
 // error, and whether anything was lost.
 func printOutcome(o *out, r *loadgen.Report, scope, clean string, presence bool) {
 	printProblems(o, r, presence)
-	if r.Lost > 0 {
+	if r.Duplicates > 0 {
+		o.printf("%s\n", o.paint(red, fmt.Sprintf("DUPLICATES %d deliveries of an event already received%s", r.Duplicates, scope)))
+	}
+	switch {
+	case r.Lost > 0:
 		o.printf("%s\n", o.paint(red, fmt.Sprintf("LOST %d messages%s", r.Lost, scope)))
-	} else {
+	case r.Duplicates == 0:
 		o.printf("%s\n", o.paint(green, clean))
 	}
 }
@@ -286,6 +345,9 @@ func printBench(o *out, r *loadgen.Report) {
 	} else {
 		o.printf("published          %d events (%d errors) in %.2f s\n", r.Published, r.PublishErrors, r.PublishSeconds)
 		o.printf("delivered          %d of %d: %.0f deliveries/s\n", r.Delivered, r.Expected, r.DeliveryRate)
+		if batches := xhrBatches(r); batches != "" {
+			o.printf("transport          %s: %d %s, %.1f events each\n", r.Transport, r.Batches, batches, perBatch(r))
+		}
 		o.printf("latency            p50 %s  p90 %s  p99 %s  max %s\n", ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max))
 		if r.ServerPID > 0 {
 			rss := "RSS did not grow measurably"

@@ -110,3 +110,42 @@ func TestBenchReadersRefused(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// --transport xhr_streaming|xhr_polling runs the publishing scenario over
+// pusher-js's HTTP fallbacks: the JSON report has every event delivered
+// once, the text report of rounds names the transport, and bad values or
+// combinations are refused.
+func TestBenchTransport(t *testing.T) {
+	for _, transport := range []string{"xhr_streaming", "xhr_polling"} {
+		var r struct {
+			Transport  string `json:"transport"`
+			Conns      int    `json:"connections"`
+			Expected   int64  `json:"expected_deliveries"`
+			Delivered  int64  `json:"delivered"`
+			Duplicates int64  `json:"duplicates"`
+			Lost       int64  `json:"lost"`
+			Batches    int64  `json:"xhr_batches"`
+		}
+		benchJSON(t, &r, "--transport", transport, "--conns", "20", "--channels", "2", "--rate", "40", "--duration", "250ms")
+		if r.Transport != transport || r.Conns != 20 || r.Expected != 100 || r.Delivered != 100 || r.Duplicates != 0 || r.Lost != 0 || r.Batches == 0 {
+			t.Fatalf("%s: report %+v", transport, r)
+		}
+	}
+	s := servertest.Start(t, config.Default())
+	args := []string{"bench", "ws://" + s.Addr, "--app-id", config.DefaultAppID, "--key", config.DefaultAppKey, "--secret", config.DefaultAppSecret,
+		"--conns", "10", "--rate", "40", "--duration", "100ms"}
+	code, out, errOut := run(append(args, "--transport", "xhr_polling", "--rounds", "2")...)
+	if code != 0 || !strings.Contains(out, "transport          xhr_polling") || !strings.Contains(out, "(poll answers)") || !strings.Contains(out, "nothing lost in any round") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = run(append(args, "--transport", "xhr_streaming")...)
+	if code != 0 || !strings.Contains(out, "stream batches") || !strings.Contains(out, "nothing lost") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, bad := range [][]string{{"--transport", "sockjs"}, {"--transport", "xhr_polling", "--presence"}, {"--transport", "xhr_streaming", "--slow", "1"},
+		{"--transport", "xhr_streaming", "--resume", "5"}, {"--transport", "xhr_polling", "--readers", "sse"}} {
+		if code, _, errOut := run(append(args, bad...)...); code != 2 || !strings.Contains(errOut, "--transport") {
+			t.Fatalf("%v: exit %d %q", bad, code, errOut)
+		}
+	}
+}

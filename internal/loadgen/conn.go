@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -21,18 +20,18 @@ import (
 )
 
 // conn is one benchmark connection; its reader goroutine counts
-// deliveries and records latencies.
+// deliveries and records latencies in its tally.
 type conn struct {
+	tally
 	nc   net.Conn
 	br   *bufio.Reader
 	slow bool   // never reads until the run is over
 	buf  []byte // reused by nextEvent
-
-	mu        sync.Mutex
-	latencies []time.Duration
-	closeCode int
-	dropped   bool // the server ended the connection without a close frame
 }
+
+var _ subscriber = (*conn)(nil)
+
+func (c *conn) results() *tally { return &c.tally }
 
 func dial(ctx context.Context, b *bench, i int) (*conn, error) {
 	nc, br, est, err := open(ctx, b, i)
@@ -265,19 +264,9 @@ func (c *conn) readLoop(br *bufio.Reader, b *bench) {
 			}
 			continue
 		}
-		now := time.Now().UnixNano()
-		i := bytes.Index(p, dataMarker)
-		if i < 0 {
-			continue
+		if i := bytes.Index(p, dataMarker); i >= 0 {
+			c.deliver(b, time.Now().UnixNano(), p[i+len(dataMarker):])
 		}
-		sent, ok := parseInt(secondField(p[i+len(dataMarker):]))
-		if !ok {
-			continue
-		}
-		b.delivered.Add(1)
-		c.mu.Lock()
-		c.latencies = append(c.latencies, time.Duration(now-sent))
-		c.mu.Unlock()
 	}
 }
 

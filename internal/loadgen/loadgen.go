@@ -4,9 +4,11 @@
 // publishes through the HTTP API at a fixed rate, and reports connect rate,
 // delivery throughput, latency percentiles, lost messages and — when the
 // server runs on this machine — its memory per connection and CPU time per
-// million deliveries. Other scenarios measure presence, slow subscribers,
-// resuming with "since" (resume.go) and, for Herald, HTTP readers of
-// channel history held as long-polls or SSE streams (readers.go).
+// million deliveries. The subscribers may instead use pusher-js's HTTP
+// fallback transports, xhr_streaming or xhr_polling (xhr.go). Other
+// scenarios measure presence, slow subscribers, resuming with "since"
+// (resume.go) and, for Herald, HTTP readers of channel history held as
+// long-polls or SSE streams (readers.go).
 package loadgen
 
 import (
@@ -59,6 +61,11 @@ type Options struct {
 	// instead of opening sockets: ReadersLongPoll or ReadersSSE (see
 	// runReaders). Herald only. Not with Presence, Slow or Resume.
 	Readers string
+	// Transport carries the subscribers of the fan-out scenario:
+	// TransportWS (""), TransportXHRStreaming or TransportXHRPolling
+	// (pusher-js's HTTP fallbacks, see xhr.go). Not with Presence, Slow,
+	// Resume or Readers.
+	Transport string
 	// Progress, when set, is called about twice a second.
 	Progress func(Progress)
 }
@@ -82,6 +89,7 @@ type Report struct {
 	Expected        int64          `json:"expected_deliveries"`
 	Delivered       int64          `json:"delivered"`
 	Lost            int64          `json:"lost"`
+	Duplicates      int64          `json:"duplicates"` // deliveries of an event a subscriber had already received
 	DeliveryRate    float64        `json:"deliveries_per_second"`
 	P50             time.Duration  `json:"latency_p50_ns"`
 	P90             time.Duration  `json:"latency_p90_ns"`
@@ -97,8 +105,10 @@ type Report struct {
 	SlowDropped     int            `json:"slow_dropped_without_close,omitempty"`
 	MemberAddedWant int64          `json:"member_added_expected,omitempty"`
 	MemberAddedGot  int64          `json:"member_added_delivered,omitempty"`
-	Resume          *ResumeReport  `json:"resume,omitempty"`  // with Options.Resume; Published, Delivered and Lost count the missed events
-	Readers         *ReadersReport `json:"readers,omitempty"` // with Options.Readers; Conns counts the readers, RSSPerConnKiB is per held reader
+	Resume          *ResumeReport  `json:"resume,omitempty"`      // with Options.Resume; Published, Delivered and Lost count the missed events
+	Readers         *ReadersReport `json:"readers,omitempty"`     // with Options.Readers; Conns counts the readers, RSSPerConnKiB is per held reader
+	Transport       string         `json:"transport,omitempty"`   // the fan-out scenario's Options.Transport
+	Batches         int64          `json:"xhr_batches,omitempty"` // xhr transports: "a" lines (poll answers, for xhr_polling) that carried events
 	perChannel      map[string]int // subscribers per channel
 }
 
@@ -122,6 +132,9 @@ func (o *Options) defaults() {
 	if o.Drain <= 0 {
 		o.Drain = 3 * time.Second
 	}
+	if o.Transport == "" {
+		o.Transport = TransportWS
+	}
 }
 
 // Run performs a benchmark run.
@@ -142,17 +155,27 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.checkReaders(); err != nil {
 		return nil, err
 	}
+	if err := o.checkTransport(); err != nil {
+		return nil, err
+	}
 	rep := &Report{Closed: map[int]int{}, Refused: map[string]int{}, perChannel: map[string]int{}}
 	if o.ServerPID == 0 {
 		o.ServerPID = findLocalServer(u.Host)
 	}
 	rep.ServerPID = o.ServerPID
 	b := &bench{o: o, rep: rep, wsBase: strings.TrimSuffix(u.String(), "/")}
+	if b.xhr() {
+		b.xt = newXHRTarget(u, o.Key)
+	}
 	switch {
 	case o.Resume > 0:
 		return rep, b.runResume(ctx)
 	case o.Readers != "":
 		return rep, b.runReaders(ctx)
+	}
+	rep.Transport = o.Transport
+	if b.xhr() {
+		b.settle() // an earlier round's sessions gone
 	}
 	before := b.procStats()
 	conns := b.connectAll(ctx)
@@ -163,6 +186,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}()
 	if len(conns) == 0 {
 		return rep, fmt.Errorf("no connection succeeded: %s", rep.FirstError)
+	}
+	if b.xhr() {
+		b.settle() // every poll held again, every send connection gone
 	}
 	idle := b.measureRSS(before, len(conns))
 	if o.Presence {
@@ -183,7 +209,10 @@ type bench struct {
 	o           Options
 	rep         *Report
 	wsBase      string
+	xt          *xhrTarget // with an xhr transport
 	delivered   atomic.Int64
+	duplicates  atomic.Int64
+	batches     atomic.Int64   // xhr "a" lines that carried events
 	sent        []atomic.Int64 // events published to each channel, by channel index (publishAll)
 	memberAdded atomic.Int64
 	errOnce     sync.Once
@@ -216,12 +245,36 @@ func (b *bench) fail(err error) {
 
 func channelName(i, n int) string { return fmt.Sprintf("bench-%d", i%n) }
 
+// subscriber is one client of the fan-out scenario, whatever carries it:
+// a WebSocket (conn) or pusher-js's HTTP transports (xhrClient). Its
+// reader goroutine records what it receives in its tally.
+type subscriber interface {
+	results() *tally
+	close() // ends the reader: its connections are reset
+}
+
+// dialSubscriber opens and subscribes client i over the run's transport.
+func (b *bench) dialSubscriber(ctx context.Context, i int) (subscriber, error) {
+	if b.xhr() {
+		x, err := dialXHR(ctx, b, i)
+		if err != nil {
+			return nil, err
+		}
+		return x, nil
+	}
+	c, err := dial(ctx, b, i)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // connectAll opens and subscribes the connections.
-func (b *bench) connectAll(ctx context.Context) []*conn {
+func (b *bench) connectAll(ctx context.Context) []subscriber {
 	o := b.o
 	start := time.Now()
 	total := o.Conns + o.Slow
-	results := make([]*conn, total)
+	results := make([]subscriber, total)
 	failures := make([]error, total)
 	var next, done atomic.Int64
 	var wg sync.WaitGroup
@@ -234,7 +287,7 @@ func (b *bench) connectAll(ctx context.Context) []*conn {
 				if i >= total || ctx.Err() != nil {
 					return
 				}
-				c, err := dial(ctx, b, i)
+				c, err := b.dialSubscriber(ctx, i)
 				if err != nil {
 					b.fail(err)
 					failures[i] = err
@@ -249,7 +302,7 @@ func (b *bench) connectAll(ctx context.Context) []*conn {
 	wg.Wait()
 	stop()
 	b.rep.ConnectSeconds = time.Since(start).Seconds()
-	var conns []*conn
+	var conns []subscriber
 	for i, c := range results {
 		if c == nil {
 			b.rep.ConnectFailures++
@@ -258,7 +311,7 @@ func (b *bench) connectAll(ctx context.Context) []*conn {
 			}
 			continue
 		}
-		if !c.slow {
+		if i < o.Conns { // not a slow one
 			b.rep.perChannel[channelName(i, o.Channels)]++
 		}
 		conns = append(conns, c)
@@ -365,10 +418,10 @@ func (b *bench) awaitMembers(n int) {
 
 // drainSlow lets the never-reading connections read what the server left
 // them, to learn how (and whether) they were closed.
-func (b *bench) drainSlow(conns []*conn) {
+func (b *bench) drainSlow(conns []subscriber) {
 	var wg sync.WaitGroup
-	for _, c := range conns {
-		if c.slow {
+	for _, s := range conns {
+		if c, ok := s.(*conn); ok && c.slow {
 			wg.Add(1)
 			go func() { defer wg.Done(); c.drainUntilClose() }()
 		}
@@ -376,21 +429,24 @@ func (b *bench) drainSlow(conns []*conn) {
 	wg.Wait()
 }
 
-// collect merges the per-connection results.
-func (b *bench) collect(conns []*conn) {
+// collect merges the per-connection results; the readers may still run.
+func (b *bench) collect(conns []subscriber) {
 	var all []time.Duration
-	for _, c := range conns {
-		c.mu.Lock()
-		all = append(all, c.latencies...)
-		if c.closeCode != 0 {
-			b.rep.Closed[c.closeCode]++
+	for _, s := range conns {
+		t := s.results()
+		t.mu.Lock()
+		all = append(all, t.latencies...)
+		if t.closeCode != 0 {
+			b.rep.Closed[t.closeCode]++
 		}
-		if c.slow && c.dropped {
+		if t.dropped { // only a slow connection's drain sets it
 			b.rep.SlowDropped++
 		}
-		c.mu.Unlock()
+		t.mu.Unlock()
 	}
 	b.rep.Delivered = b.delivered.Load()
+	b.rep.Duplicates = b.duplicates.Load()
+	b.rep.Batches = b.batches.Load()
 	if !b.o.Presence {
 		b.rep.Lost = max(0, b.rep.Expected-b.rep.Delivered)
 	}

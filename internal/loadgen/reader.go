@@ -68,19 +68,11 @@ type pollAnswer struct {
 // learns the channel's position and sends its first held request; an SSE
 // stream reads its start position.
 func (r *reader) open(ctx context.Context, i int) error {
-	tcp, err := r.run.b.dialTCP(ctx, i, r.run.host)
+	tcp, nc, err := r.run.b.dialHTTP(ctx, i, r.run.host, r.run.tls)
 	if err != nil {
 		return err
 	}
-	r.tcp, r.nc = tcp, tcp
-	if r.run.tls != nil {
-		tc := tls.Client(tcp, r.run.tls)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			resetClose(tcp)
-			return err
-		}
-		r.nc = tc
-	}
+	r.tcp, r.nc = tcp, nc
 	r.br = bufio.NewReaderSize(r.nc, 4096)
 	_ = r.nc.SetDeadline(time.Now().Add(15 * time.Second))
 	if r.run.kind == ReadersSSE {
@@ -300,12 +292,16 @@ func (r *reader) nextBlock() (sseBlock, error) {
 }
 
 // line reads one line of the stream without its end of line.
-func (r *reader) line() ([]byte, error) {
-	line, err := r.sse.ReadSlice('\n')
+func (r *reader) line() ([]byte, error) { return readLine(r.sse) }
+
+// readLine reads one line from br without its end of line, valid until
+// the next read; a line longer than br's buffer is copied.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) { // longer than the buffer
 		long := append([]byte(nil), line...)
 		for errors.Is(err, bufio.ErrBufferFull) {
-			line, err = r.sse.ReadSlice('\n')
+			line, err = br.ReadSlice('\n')
 			long = append(long, line...)
 		}
 		line = long
@@ -377,6 +373,22 @@ func parsePosition(s string) (string, uint64, bool) {
 	}
 	n, err := strconv.ParseUint(s[i+1:], 10, 64)
 	return s[:i], n, err == nil
+}
+
+// dialHTTP opens client i's connection to host (from its share of the
+// loopback source addresses), with TLS over it when cfg is set: tcp is
+// what resetClose closes, nc what HTTP is spoken on.
+func (b *bench) dialHTTP(ctx context.Context, i int, host string, cfg *tls.Config) (tcp, nc net.Conn, err error) {
+	tcp, err = b.dialTCP(ctx, i, host)
+	if err != nil || cfg == nil {
+		return tcp, tcp, err
+	}
+	tc := tls.Client(tcp, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		resetClose(tcp)
+		return nil, nil, err
+	}
+	return tcp, tc, nil
 }
 
 // resetClose closes a TCP connection with a reset (SO_LINGER 0): no
