@@ -20,6 +20,7 @@ var layers = map[string]int{
 	"internal/broker":            0,
 	"internal/ratelog":           0,
 	"internal/web":               0,
+	"internal/demo":              1, // the `herald demo` backend: reaches Herald over HTTP only
 	"internal/config":            1,
 	"internal/hub":               1,
 	"internal/broker/memory":     1,

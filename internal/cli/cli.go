@@ -21,6 +21,7 @@ const usage = `Herald — a Pusher-protocol broadcasting server for Laravel and 
 
 Usage:
   herald [serve] [flags]   run the server (the default command)
+  herald demo              a live helpdesk and an Echo dashboard on a local Herald
   herald doctor            check a Laravel .env for broadcasting mistakes
   herald ping [URL]        check a deployment end to end
   herald publish …         publish an event through the HTTP API
@@ -44,6 +45,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		return serve(args, stdout, stderr, implicit)
+	case "demo":
+		return runDemo(args, stdout, stderr)
 	case "doctor":
 		return runDoctor(args, stdout, stderr)
 	case "ping":
