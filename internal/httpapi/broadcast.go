@@ -145,7 +145,7 @@ func (h *Handler) broadcast(req *request) (*broadcastResult, error) {
 // history. It answers those channels' offsets; a channel without history
 // has none. A retried idempotency key answers the original offsets.
 func (h *Handler) publishBroadcast(ctx context.Context, a *node.App, ev event) (map[string]uint64, error) {
-	positions, err := h.node.PublishOnce(ctx, a, ev.channels, ev.name, ev.data, "", ev.key)
+	positions, err := h.node.PublishOnce(ctx, a, ev.channels, ev.name, ev.data, ev.socketID, ev.key)
 	if err != nil {
 		return nil, err
 	}
@@ -211,6 +211,9 @@ type broadcastBody struct {
 	Channel        *string  `json:"channel"`
 	Channels       []string `json:"channels"`
 	IdempotencyKey *string  `json:"idempotency_key"`
+	// SocketID excludes that socket, as the HTTP API's socket_id does
+	// (Laravel's toOthers: the X-Socket-ID header of the page's request).
+	SocketID string `json:"socket_id"`
 }
 
 // parseBroadcast validates a /broadcast body for app a. Each refusal names
@@ -239,7 +242,10 @@ func parseBroadcast(a *node.App, body []byte) (event, error) {
 	if err != nil {
 		return event{}, err
 	}
-	return event{name: name, data: data, key: key, channels: channels}, nil
+	if b.SocketID != "" && !pusher.ValidSocketID(b.SocketID) {
+		return event{}, errorf(http.StatusBadRequest, "invalid socket_id %q: expected digits.digits", clip(b.SocketID))
+	}
+	return event{name: name, data: data, key: key, channels: channels, socketID: b.SocketID}, nil
 }
 
 func broadcastName(a *node.App, typ *string) (string, error) {

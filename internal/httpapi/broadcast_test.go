@@ -177,6 +177,7 @@ func TestBroadcastRefusals(t *testing.T) {
 		{"not an object", ok1, `["message"]`, 400, "must be an object"},
 		{"trailing data", ok1, `{"message":{"type":"e"}} {}`, 400, "trailing data"},
 		{"no message", ok1, `{"type":"e"}`, 400, `"message"`},
+		{"bad socket_id", ok1, `{"message":{"type":"e"},"socket_id":"abc"}`, 400, "socket_id"},
 		{"message null", ok1, `{"message":null}`, 400, `"message"`},
 		{"message a string", ok1, `{"message":"e"}`, 400, "message must be an object"},
 		{"no type", ok1, `{"message":{"data":{}}}`, 400, "message.type"},
@@ -349,5 +350,25 @@ func TestBroadcastInFlightCap(t *testing.T) {
 	h.inFlight.Add(-1)
 	if w := postBroadcast(h, "Bearer "+token1, `{"message":{"type":"e"}}`); w.Code != 200 || h.inFlight.Load() != 0 {
 		t.Fatalf("under the cap: %d, in flight %d after", w.Code, h.inFlight.Load())
+	}
+}
+
+// socket_id excludes that socket, as on the HTTP API (Laravel's toOthers).
+func TestBroadcastSocketIDExcludes(t *testing.T) {
+	h, n := newBroadcastAPI(t, quiet())
+	a := n.AppByID("1")
+	me, other := &recorder{id: "11.11"}, &recorder{id: "22.22"}
+	for _, r := range []*recorder{me, other} {
+		if _, err := a.Hub.Subscribe("broadcast", pusher.ParseChannel("broadcast"), r, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		r.frames = nil
+	}
+	w := postBroadcast(h, "Bearer "+token1, `{"message":{"type":"e","data":1},"socket_id":"11.11"}`)
+	if w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if len(me.frames) != 0 || len(other.frames) != 1 {
+		t.Errorf("the excluded socket got %d frames, the other %d", len(me.frames), len(other.frames))
 	}
 }

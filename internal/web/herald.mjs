@@ -729,6 +729,10 @@ function createClient(options) {
     detach();
     stopFallback();
     hooks(false);
+    for (const c of channels.values()) {
+      c.was ||= c.subscribed;
+      c.subscribed = false;
+    }
     if (wasLive) dom('disconnected', { code: 1000, reason: 'disconnect' });
     setState('offline');
     if (current === api) current = null;
@@ -866,7 +870,8 @@ const painted = new Set();
 
 /**
  * Keeps el's text and class at 'live', 'reconnecting', 'polling' or
- * 'offline' (connecting shows as reconnecting). Returns a function that stops.
+ * 'offline' (connecting has the class reconnecting and the text
+ * 'connecting'). Returns a function that stops.
  * @param {Element} el
  * @param {{labels?: object, client?: object}} [opts] labels: text per state.
  */
@@ -883,7 +888,7 @@ function paintAll(client, state) {
 
 function paint({ el, labels }, state) {
   const s = state === 'connecting' ? 'reconnecting' : state;
-  el.textContent = labels[state] ?? labels[s] ?? s;
+  el.textContent = labels[state] ?? (state === 'connecting' ? 'connecting' : labels[s] ?? s);
   for (const k of STATES) el.classList.toggle(k, k === s);
 }
 

@@ -204,7 +204,12 @@ test('disconnect closes the socket and stops reconnecting', async () => {
   const h = harness();
   h.record('herald:disconnected');
   const client = await h.live();
+  const orders = client.subscribe('orders');
+  await flush();
+  h.ws.recv({ event: 'pusher_internal:subscription_succeeded', channel: 'orders', data: '{}' });
+  assert.equal(orders.subscribed, true);
   client.disconnect();
+  assert.equal(orders.subscribed, false, 'a channel is not subscribed while disconnected');
   assert.equal(h.ws.closed, true);
   assert.equal(client.state, 'offline');
   assert.equal(client.socketId, null);

@@ -81,7 +81,7 @@ test('Herald.status keeps an element at live, reconnecting, polling or offline',
   const client = h.connect();
   const stop = Herald.status(el, { client });
   const shows = () => [el.textContent, [...el.classes].join(' ')];
-  assert.deepEqual(shows(), ['reconnecting', 'reconnecting'], 'connecting shows as reconnecting');
+  assert.deepEqual(shows(), ['connecting', 'reconnecting'], 'connecting: its own text, the reconnecting class');
   h.ws.establish();
   assert.deepEqual(shows(), ['live', 'live']);
   client.subscribe('orders', { since: 'E:1' });
