@@ -114,23 +114,21 @@ func (c *conn) serve(w http.ResponseWriter, r *http.Request, streaming bool) {
 	defer c.detach(gen)
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{}) // held: net/http cancels a request at its read deadline
-	if streaming {
-		w.Header().Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	if !streaming {
+		c.poll(w, r, rc, cancel, first)
+		return
 	}
+	w.Header().Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
-	_ = rc.Flush() // the headers now: a held request is under way
+	_ = rc.Flush() // the headers now: the stream is under way
 	var b []byte
 	if first {
 		b = append(b, openFrame...)
-		if !streaming {
-			c.write(w, rc, b)
-			return
-		}
 	}
 	heartbeat := time.NewTimer(c.srv.heartbeat())
 	defer heartbeat.Stop()
 	var frames [][]byte
-	sent := 0 // characters written on this response (streaming)
+	sent := 0 // characters written on this response
 	for {
 		if sent > streamLimit {
 			// pusher-js has read it all and is reopening its stream: what
@@ -139,20 +137,14 @@ func (c *conn) serve(w http.ResponseWriter, r *http.Request, streaming bool) {
 			return
 		}
 		var closing bool
-		var code int
-		var reason string
-		frames, closing, code, reason = c.sess.Drain(frames)
-		if len(frames) > 0 {
-			b = appendBatch(b, frames)
-			clear(frames)
-		}
+		b, frames, closing = c.take(b, frames)
 		if closing {
-			c.write(w, rc, appendClose(b, code, reason))
+			c.write(w, rc, b)
 			c.finish()
 			return
 		}
 		if len(b) > 0 {
-			if !c.write(w, rc, b) || !streaming {
+			if !c.write(w, rc, b) {
 				return
 			}
 			sent += jsLength(b)
@@ -168,6 +160,62 @@ func (c *conn) serve(w http.ResponseWriter, r *http.Request, streaming bool) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+}
+
+// take appends what the session has queued to b: an "a" line of its
+// frames and, when it is closing, the "c" line.
+func (c *conn) take(b []byte, frames [][]byte) ([]byte, [][]byte, bool) {
+	frames, closing, code, reason := c.sess.Drain(frames)
+	if len(frames) > 0 {
+		b = appendBatch(b, frames)
+		clear(frames)
+	}
+	if closing {
+		b = appendClose(b, code, reason)
+	}
+	return b, frames, closing
+}
+
+// poll answers one xhr request: "o" on a new session, else what is queued,
+// waiting for it (or for the heartbeat) when nothing is. The answer is one
+// write with its length: a poll per batch is the transport's whole cost,
+// and an early header flush or a chunked body would each add a syscall.
+func (c *conn) poll(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, cancel chan struct{}, first bool) {
+	var b []byte
+	closing := false
+	if first {
+		b = append(b, openFrame...)
+	}
+	var heartbeat *time.Timer
+	for len(b) == 0 {
+		b, _, closing = c.take(b, nil)
+		if len(b) > 0 {
+			break
+		}
+		if heartbeat == nil {
+			heartbeat = time.NewTimer(c.srv.heartbeat())
+			defer heartbeat.Stop()
+			if c.srv.held != nil {
+				c.srv.held()
+			}
+		}
+		select {
+		case <-c.wake:
+		case <-heartbeat.C:
+			b = append(b, heartbeatFrame...)
+		case <-cancel:
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_ = rc.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout()))
+	_, _ = w.Write(b)
+	if closing {
+		c.finish()
 	}
 }
 

@@ -64,6 +64,7 @@ type Server struct {
 	// ReadTimeout bounds reading an xhr_send body (0: 10 s).
 	ReadTimeout time.Duration
 
+	held   func() // test hook: a poll is about to wait
 	seed   maphash.Seed
 	shards [16]shard
 	count  atomic.Int64
