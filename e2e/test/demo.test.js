@@ -9,13 +9,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe } from 'node:test';
 
 import { test, freePort, track, waitFor, WAIT } from '../lib/herald.js';
 import { useChromium, pageUntil } from '../lib/browser.js';
+import { tcpProxy } from '../lib/proxy.js';
 
 const E2E_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SHOTS = path.join(E2E_DIR, 'screenshots');
@@ -118,49 +118,6 @@ async function helpdeskReady(page) {
 
 /** The ticket events the page's herald.js delivered for ticket id. */
 const eventsFor = (page, id) => page.evaluate((id) => window.demo.events.filter((e) => e.id === id).map((e) => e.event), id);
-
-/**
- * A TCP proxy to Herald (as in echo-plugin.test.js): cut() destroys every
- * open connection; while held, new connections wait until release().
- */
-async function tcpProxy(port) {
-  const sockets = new Set();
-  const waiting = [];
-  let held = false;
-  const pipe = (client) => {
-    const upstream = net.connect(port, '127.0.0.1');
-    sockets.add(client);
-    sockets.add(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    for (const s of [client, upstream]) { s.on('error', drop); s.on('close', drop); }
-  };
-  const server = net.createServer((client) => {
-    if (!held) return pipe(client);
-    client.on('error', () => {});
-    waiting.push(client);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const p = {
-    port: server.address().port,
-    get waiting() { return waiting.length; },
-    cut() { const n = sockets.size; for (const s of [...sockets]) s.destroy(); return n; },
-    hold() { held = true; },
-    release() { held = false; for (const c of waiting.splice(0)) if (!c.destroyed) pipe(c); },
-    close: () => new Promise((resolve) => {
-      p.cut();
-      for (const c of waiting.splice(0)) c.destroy();
-      server.close(() => resolve());
-    }),
-  };
-  return track(p);
-}
 
 // ---------------------------------------------------------------------------
 

@@ -6,7 +6,6 @@
 // the plugin, shows what the plugin saved.
 
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { describe } from 'node:test';
 
 import HeraldEcho from '../../internal/web/herald-echo.mjs';
@@ -14,6 +13,7 @@ import {
   APPS, Echo, PusherClient, test, useHerald, useAuthServer, publisher, sdkResult,
   uid, track, withTimeout, waitFor, WAIT,
 } from '../lib/herald.js';
+import { tcpProxy } from '../lib/proxy.js';
 
 // History deep enough for every test here but the one that outruns it.
 const MAIN = { ...APPS.main, history: { channels: ['*'], max_events: 1000 } };
@@ -27,49 +27,6 @@ const range = (a, b) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/**
- * A TCP proxy to Herald. cut() destroys every open connection; while held,
- * new connections wait (their bytes buffered) until release().
- */
-async function tcpProxy(port) {
-  const sockets = new Set();
-  const waiting = [];
-  let held = false;
-  const pipe = (client) => {
-    const upstream = net.connect(port, '127.0.0.1');
-    sockets.add(client);
-    sockets.add(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    for (const s of [client, upstream]) { s.on('error', drop); s.on('close', drop); }
-  };
-  const server = net.createServer((client) => {
-    if (!held) return pipe(client);
-    client.on('error', () => {});
-    waiting.push(client);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const p = {
-    port: server.address().port,
-    get waiting() { return waiting.length; },
-    cut() { for (const s of [...sockets]) s.destroy(); },
-    hold() { held = true; },
-    release() { held = false; for (const c of waiting.splice(0)) if (!c.destroyed) pipe(c); },
-    close: () => new Promise((resolve) => {
-      p.cut();
-      for (const c of waiting.splice(0)) c.destroy();
-      server.close(() => resolve());
-    }),
-  };
-  return track(p);
-}
 
 /** A Laravel Echo connecting through proxy, as a page configures it (not yet connected). */
 function echoVia(proxy, app, { broadcaster = 'reverb', headers = {}, transport = 'ws' } = {}) {

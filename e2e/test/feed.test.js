@@ -4,7 +4,6 @@
 // CORS, errors, max_readers and shutdown — and pusher-js unaffected.
 
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { describe } from 'node:test';
 import { EventSource } from 'eventsource';
 import {
@@ -13,6 +12,7 @@ import {
   feedURL, httpRequest, readerSession, SSEReader,
   uid, track, withTimeout, waitFor, WAIT,
 } from '../lib/herald.js';
+import { tcpProxy } from '../lib/proxy.js';
 
 // History kept deep enough that a reader never falls out of it here (the
 // default max_events is 100 per channel; the speed tests publish 200).
@@ -97,45 +97,6 @@ async function laravelAuth(socketId, channel, headers = {}) {
   const text = await res.text();
   assert.equal(res.status, 200, text);
   return JSON.parse(text);
-}
-
-/**
- * A TCP proxy to Herald that the test can cut: `cut()` destroys every
- * connection through it (as a network drop would); `heads` records the
- * first request head of each connection.
- */
-async function tcpProxy(port) {
-  const sockets = new Set();
-  const heads = [];
-  const server = net.createServer((client) => {
-    const upstream = net.connect(port, '127.0.0.1');
-    sockets.add(client);
-    sockets.add(upstream);
-    let head = '';
-    const sniff = (d) => {
-      head += d.toString('latin1');
-      const end = head.indexOf('\r\n\r\n');
-      if (end >= 0) { heads.push(head.slice(0, end)); client.off('data', sniff); }
-    };
-    client.on('data', sniff);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    for (const s of [client, upstream]) { s.on('error', drop); s.on('close', drop); }
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const p = {
-    httpURL: `http://127.0.0.1:${server.address().port}`,
-    heads,
-    cut() { for (const s of [...sockets]) s.destroy(); },
-    close: () => new Promise((resolve) => { p.cut(); server.close(() => resolve()); }),
-  };
-  return track(p);
 }
 
 // ---------------------------------------------------------------------------
