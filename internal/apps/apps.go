@@ -145,7 +145,22 @@ type App struct {
 	// recent past so subscribers can resume (Herald's extension). The zero
 	// value is off; config.NewApp turns it on for every channel.
 	History History
+	// Webhooks are where the app's channel lifecycle events are posted,
+	// in Pusher's webhook format.
+	Webhooks []Webhook
 }
+
+// Webhook is one webhook endpoint of an app.
+type Webhook struct {
+	URL string
+	// Events are the lifecycle event names it wants (channel_occupied,
+	// channel_vacated, member_added, member_removed, client_event,
+	// cache_miss, subscription_count); empty means all.
+	Events []string
+}
+
+// WebhookEvents are the event names a webhook can ask for, Pusher's.
+var WebhookEvents = []string{"channel_occupied", "channel_vacated", "member_added", "member_removed", "client_event", "cache_miss", "subscription_count"}
 
 // History is an app's channel-history settings.
 type History struct {

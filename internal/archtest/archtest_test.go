@@ -25,6 +25,7 @@ var layers = map[string]int{
 	"internal/hub":               1,
 	"internal/broker/memory":     1,
 	"internal/history":           1,
+	"internal/webhook":           1, // batching, signing, retries; app data comes through Options.Lookup
 	"internal/node":              2,
 	"internal/session":           3,
 	"internal/httpapi":           3,

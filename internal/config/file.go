@@ -311,11 +311,39 @@ func (r *fileReader) appField(a *apps.App, path, key string, k, v *yaml.Node) {
 		r.limits(&a.Limits, path, v)
 	case "history":
 		r.appHistory(&a.History, path, v)
+	case "webhooks":
+		r.webhooks(&a.Webhooks, path, v)
 	default:
 		r.errorf(k, path, "unknown key")
 		return
 	}
 	r.note(path, k)
+}
+
+// webhooks reads an app's list of {url, events} endpoints.
+func (r *fileReader) webhooks(dst *[]apps.Webhook, path string, n *yaml.Node) {
+	if n.Kind != yaml.SequenceNode {
+		r.errorf(n, path, "must be a list of {url: …, events: [...]} (got %s)", describe(n))
+		return
+	}
+	list := make([]apps.Webhook, len(n.Content))
+	for i, item := range n.Content {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		w := &list[i]
+		r.mapping(deref(item), p, func(fp, key string, k, v *yaml.Node) {
+			switch key {
+			case "url":
+				r.str(v, fp, &w.URL)
+			case "events":
+				r.strList(v, fp, &w.Events)
+			default:
+				r.errorf(k, fp, "unknown key")
+				return
+			}
+			r.note(fp, k)
+		})
+	}
+	*dst = list
 }
 
 // historyField applies the node-wide history section.

@@ -71,6 +71,23 @@ var overridable = []textSetting{
 	{"REVERB_ALLOWED_ORIGINS", "", "apps[0].allowed_origins", func(_ *Config, a *apps.App, v string) error { return setOrigins(&a.AllowedOrigins, v) }},
 	{"REVERB_MAX_REQUEST_SIZE", "", "apps[0].limits.max_request_bytes", func(_ *Config, a *apps.App, v string) error { return setBytes(&a.Limits.MaxRequestBytes, v) }},
 	{"HERALD_BROADCAST_TOKEN", "", "apps[0].broadcast_token", func(_ *Config, a *apps.App, v string) error { a.BroadcastToken = v; return nil }},
+	{"HERALD_WEBHOOK_URL", "", "apps[0].webhooks", func(_ *Config, a *apps.App, v string) error {
+		a.Webhooks = []apps.Webhook{{URL: v}}
+		return nil
+	}},
+	{"HERALD_WEBHOOK_EVENTS", "", "apps[0].webhooks[0].events", func(_ *Config, a *apps.App, v string) error {
+		if len(a.Webhooks) == 0 {
+			return fmt.Errorf("HERALD_WEBHOOK_EVENTS needs HERALD_WEBHOOK_URL")
+		}
+		var events []string
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				events = append(events, e)
+			}
+		}
+		a.Webhooks[0].Events = events
+		return nil
+	}},
 }
 
 // given is a setting's text and where it came from.

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -166,6 +167,7 @@ func (v *validator) app(a *apps.App, p string) {
 		v.bad(p+".max_message_bytes", "must be positive (got %d)", a.MaxMessageBytes)
 	}
 	v.broadcast(a, p)
+	v.webhooks(a, p)
 	for _, f := range limitFields(&a.Limits) {
 		if *f.v <= 0 {
 			v.bad(p+".limits."+f.name, "must be positive (got %d)", *f.v)
@@ -223,6 +225,22 @@ func limitFields(l *apps.Limits) []limitField {
 		{"max_channels", &l.MaxChannels},
 		{"max_messages_per_second", &l.MaxMessagesPerSecond},
 		{"max_messages_burst", &l.MaxMessagesBurst},
+	}
+}
+
+// webhooks checks each endpoint: an absolute http(s) URL, and event names
+// Pusher's webhooks have.
+func (v *validator) webhooks(a *apps.App, p string) {
+	for i, w := range a.Webhooks {
+		wp := fmt.Sprintf("%s.webhooks[%d]", p, i)
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.bad(wp+".url", "must be an absolute http:// or https:// URL (got %q)", w.URL)
+		}
+		for j, e := range w.Events {
+			if !slices.Contains(apps.WebhookEvents, e) {
+				v.bad(fmt.Sprintf("%s.events[%d]", wp, j), "unknown event %q; webhooks have %s", e, strings.Join(apps.WebhookEvents, ", "))
+			}
+		}
 	}
 }
 

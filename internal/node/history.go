@@ -32,6 +32,12 @@ func (a *App) HasHistory(channel string) bool { return a.History.Covers(channel)
 // the live events continue from, so that a client can resume a channel
 // that stays quiet. Channels without history send none.
 func (a *App) Subscribe(name string, info pusher.ChannelInfo, s hub.Subscriber, m *pusher.Member, maxMembers int, since *pusher.Since, position bool) (hub.SubscribeResult, error) {
+	res, err := a.subscribe(name, info, s, m, maxMembers, since, position)
+	a.subscribed(name, m, res, err)
+	return res, err
+}
+
+func (a *App) subscribe(name string, info pusher.ChannelInfo, s hub.Subscriber, m *pusher.Member, maxMembers int, since *pusher.Since, position bool) (hub.SubscribeResult, error) {
 	if since == nil && (!position || !a.History.Covers(name)) {
 		return a.Hub.Subscribe(name, info, s, m, maxMembers)
 	}

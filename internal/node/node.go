@@ -53,6 +53,8 @@ type Options struct {
 	// History numbers and keeps the events of channels with history; nil
 	// means an in-memory store of history.DefaultMaxBytes.
 	History broker.History
+	// Observer is told of channel lifecycle events (webhooks); nil: none.
+	Observer broker.Observer
 }
 
 // App is one app's live state.
@@ -60,7 +62,8 @@ type App struct {
 	*apps.App
 	Hub Channels // channel and presence state (local hub on a single node)
 
-	history broker.History
+	history  broker.History
+	observer broker.Observer // nil: nobody listens
 
 	conns atomic.Int64
 	watch watchers // HTTP readers waiting for channels' next events
@@ -93,7 +96,7 @@ func NewWithOptions(reg *apps.Registry, b broker.Broker, log *slog.Logger, opts 
 	n := &Node{apps: map[string]*App{}, byKey: map[string]*App{}, broker: b, history: opts.History, log: log}
 	for _, a := range reg.All() {
 		h := hub.New(hub.Options{MaxChannels: a.Limits.MaxChannels, CountSubscriptions: a.SubscriptionCount})
-		st := &App{App: a, Hub: h, history: opts.History, users: map[string]map[Conn]struct{}{}, watchers: map[string]map[Conn]struct{}{}}
+		st := &App{App: a, Hub: h, history: opts.History, observer: opts.Observer, users: map[string]map[Conn]struct{}{}, watchers: map[string]map[Conn]struct{}{}}
 		st.watch.seed = maphash.MakeSeed()
 		n.apps[a.ID] = st
 		n.byKey[a.Key] = st
@@ -214,7 +217,11 @@ func (a *App) FlushSubscriptionCounts() []hub.CountChange {
 	if !a.SubscriptionCount {
 		return nil
 	}
-	return a.Hub.FlushCounts()
+	changes := a.Hub.FlushCounts()
+	for _, c := range changes {
+		a.observe(broker.Lifecycle{Name: broker.SubscriptionCount, Channel: c.Channel, SubscriptionCount: c.Count})
+	}
+	return changes
 }
 
 // SignIn records c as signed in as u. It returns the watched users that are

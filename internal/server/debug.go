@@ -29,11 +29,29 @@ type Stats struct {
 	// streams); ReadersBusy those refused with 503 at history.max_readers.
 	Readers     int64 `json:"http_readers"`
 	ReadersBusy int64 `json:"http_readers_refused_busy"`
+	// Webhook events delivered, dropped (queue full, retries over, refused
+	// by the endpoint: each also logged) and pending now; POST attempts
+	// that failed and were retried. Absent without webhooks.
+	Webhooks *WebhookStats `json:"webhooks,omitempty"`
+}
+
+// WebhookStats are the webhook dispatcher's counters.
+type WebhookStats struct {
+	Delivered int64 `json:"events_delivered"`
+	Dropped   int64 `json:"events_dropped"`
+	Pending   int64 `json:"events_pending"`
+	Failed    int64 `json:"posts_failed"`
+	Retried   int64 `json:"posts_retried"`
 }
 
 // Stats reads the counters.
 func (s *Server) Stats() Stats {
-	return Stats{Connections: s.mgr.Count(), SlowClosed: s.mgr.SlowClosed(), Stalled: s.ws.Stalled(), Panics: s.ws.Panics(), APIBusy: s.APIBusy(), Readers: s.feed.Waiting(), ReadersBusy: s.feed.Busy()}
+	st := Stats{Connections: s.mgr.Count(), SlowClosed: s.mgr.SlowClosed(), Stalled: s.ws.Stalled(), Panics: s.ws.Panics(), APIBusy: s.APIBusy(), Readers: s.feed.Waiting(), ReadersBusy: s.feed.Busy()}
+	if s.hooks != nil {
+		h := s.hooks.Stats()
+		st.Webhooks = &WebhookStats{Delivered: h.Delivered, Dropped: h.Dropped, Pending: h.Pending, Failed: h.Failed, Retried: h.Retried}
+	}
+	return st
 }
 
 // serveDebug serves pprof and /debug/stats on the debug listener until

@@ -27,6 +27,7 @@ import (
 	"github.com/herald-ws/herald/internal/transport/poll"
 	"github.com/herald-ws/herald/internal/transport/ws"
 	"github.com/herald-ws/herald/internal/web"
+	"github.com/herald-ws/herald/internal/webhook"
 )
 
 // Server is one running Herald.
@@ -38,7 +39,8 @@ type Server struct {
 	ws     *ws.Server
 	api    *httpapi.Handler
 	feed   *feed.Handler
-	poll   *poll.Server // pusher-js's HTTP transports
+	hooks  *webhook.Dispatcher // nil when no app has webhooks
+	poll   *poll.Server        // pusher-js's HTTP transports
 	http   *http.Server
 	ln     net.Listener
 	dbg    *http.Server // debug listener (pprof, /debug/stats), when configured
@@ -60,9 +62,14 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("apps: %w", err)
 	}
 	hist := history.NewMemory(history.Options{MaxBytes: cfg.History.MaxBytes, DeliverError: node.DeliverErrorLogger(log)})
-	n := node.NewWithOptions(reg, memory.New(), log, node.Options{History: hist})
+	hooks := newWebhooks(reg, log)
+	opts := node.Options{History: hist}
+	if hooks != nil { // a nil *Dispatcher in the interface would not be nil
+		opts.Observer = hooks
+	}
+	n := node.NewWithOptions(reg, memory.New(), log, opts)
 	mgr := session.NewManager(n, log, sweepTick(cfg.Apps))
-	s := &Server{cfg: cfg, log: log, node: n, mgr: mgr, prefix: cfg.Server.Path, started: time.Now()}
+	s := &Server{cfg: cfg, log: log, node: n, mgr: mgr, hooks: hooks, prefix: cfg.Server.Path, started: time.Now()}
 	s.ws, err = ws.New(mgr, s.prefix, cfg.Server.Transport, cfg.Server.CoalesceWindow, log)
 	if err != nil {
 		return nil, fmt.Errorf("transport: %w", err)
@@ -193,6 +200,9 @@ func (s *Server) shutdown() error {
 	case <-done:
 	case <-ctx.Done():
 		s.log.Warn("shutdown timeout: some connections did not close", "connections", s.mgr.Count())
+	}
+	if s.hooks != nil {
+		s.hooks.Close() // what the closed sockets caused (member_removed, vacated) goes out
 	}
 	s.log.Info("stopped")
 	if err != nil {

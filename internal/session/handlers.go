@@ -118,7 +118,7 @@ func (s *Session) leaveLocked(channel string) {
 		return
 	}
 	delete(s.subs, channel)
-	s.app.Hub.Unsubscribe(channel, s, uid)
+	s.app.Unsubscribe(channel, s, uid)
 }
 
 func (s *Session) clientEvent(f pusher.Frame) error {
@@ -153,6 +153,7 @@ func (s *Session) clientEvent(f pusher.Frame) error {
 		s.log.Error("client event publish failed", "channel", f.Channel, "event", f.Event, "err", err)
 		return pusher.Errorf(pusher.CodeGeneric, "client event could not be delivered")
 	}
+	a.ClientEventSent(f.Channel, f.Event, f.Data, s.id, uid)
 	return nil
 }
 

@@ -208,7 +208,7 @@ func (s *Session) Closed() {
 	s.qmu.Unlock()
 
 	for ch, uid := range subs {
-		s.app.Hub.Unsubscribe(ch, s, uid)
+		s.app.Unsubscribe(ch, s, uid)
 	}
 	if user != nil {
 		s.app.SignOut(s, *user)
