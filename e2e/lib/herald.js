@@ -69,6 +69,8 @@ export const APPS = {
 
 function yamlScalar(v) {
   if (Array.isArray(v)) return `[${v.map(yamlScalar).join(', ')}]`;
+  // A mapping inside a list (e.g. `webhooks: [{url, events}]`): a flow mapping.
+  if (isMapping(v)) return `{${Object.entries(v).map(([k, x]) => `${k}: ${yamlScalar(x)}`).join(', ')}}`;
   if (typeof v === 'string') return JSON.stringify(v);
   return String(v);
 }
