@@ -20,6 +20,7 @@ var layers = map[string]int{
 	"internal/broker":            0,
 	"internal/ratelog":           0,
 	"internal/web":               0,
+	"internal/metrics":           0, // Prometheus registry and scrape-time collector; imports no Herald package
 	"internal/demo":              1, // the `herald demo` backend: reaches Herald over HTTP only
 	"internal/config":            1,
 	"internal/hub":               1,

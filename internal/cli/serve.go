@@ -76,6 +76,7 @@ func serveFlags(w io.Writer, overview bool) (*flag.FlagSet, *serveOptions) {
 	str(&o.LogFormat, "log-format", "text or json")
 	str(&o.Transport, "transport", "epoll (event-driven, default on Linux) or goroutine")
 	str(&o.DebugAddr, "debug-addr", "serve pprof and /debug/stats on this address (e.g. 127.0.0.1:6060; keep it private)")
+	str(&o.MetricsAddr, "metrics-addr", "serve GET /metrics (Prometheus) on this address (HERALD_METRICS_ADDR; e.g. 127.0.0.1:9100)")
 	return fs, so
 }
 

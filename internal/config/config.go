@@ -62,6 +62,13 @@ type Server struct {
 	// DebugAddr, when set, serves net/http/pprof there (keep it private:
 	// 127.0.0.1:6060).
 	DebugAddr string
+	// MetricsAddr, when set, serves GET /metrics (Prometheus text format)
+	// on a listener of its own there (e.g. 127.0.0.1:9100).
+	MetricsAddr string
+	// MetricsToken, when set, also serves GET /metrics on the main port to
+	// requests with "Authorization: Bearer <token>"; at least
+	// MinMetricsTokenLength characters.
+	MetricsToken string
 	// WriteTimeout is how long a socket may refuse our data before it is
 	// dropped (a client that stopped reading).
 	WriteTimeout time.Duration
@@ -99,16 +106,17 @@ type Log struct {
 
 // Overrides are command-line flags; nil fields were not given.
 type Overrides struct {
-	Host      *string
-	Port      *int
-	Path      *string
-	AppID     *string
-	AppKey    *string
-	AppSecret *string
-	LogLevel  *string
-	LogFormat *string
-	Transport *string
-	DebugAddr *string
+	Host        *string
+	Port        *int
+	Path        *string
+	AppID       *string
+	AppKey      *string
+	AppSecret   *string
+	LogLevel    *string
+	LogFormat   *string
+	Transport   *string
+	DebugAddr   *string
+	MetricsAddr *string
 }
 
 // Options say where Load reads from.

@@ -217,6 +217,10 @@ func (r *fileReader) serverField(path, key string, k, v *yaml.Node) {
 		r.str(v, path, &s.Transport)
 	case "debug_addr":
 		r.str(v, path, &s.DebugAddr)
+	case "metrics_addr":
+		r.str(v, path, &s.MetricsAddr)
+	case "metrics_token":
+		r.str(v, path, &s.MetricsToken)
 	case "write_timeout":
 		r.duration(v, path, &s.WriteTimeout)
 	case "coalesce_window":

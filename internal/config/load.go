@@ -58,6 +58,8 @@ var overridable = []textSetting{
 	{"REVERB_SERVER_PATH", "path", "server.path", func(c *Config, _ *apps.App, v string) error { c.Server.Path = normalizePath(v); return nil }},
 	{"", "transport", "server.transport", func(c *Config, _ *apps.App, v string) error { c.Server.Transport = v; return nil }},
 	{"", "debug-addr", "server.debug_addr", func(c *Config, _ *apps.App, v string) error { c.Server.DebugAddr = v; return nil }},
+	{"HERALD_METRICS_ADDR", "metrics-addr", "server.metrics_addr", func(c *Config, _ *apps.App, v string) error { c.Server.MetricsAddr = v; return nil }},
+	{"HERALD_METRICS_TOKEN", "", "server.metrics_token", func(c *Config, _ *apps.App, v string) error { c.Server.MetricsToken = v; return nil }},
 	{"", "log-level", "log.level", func(c *Config, _ *apps.App, v string) error { c.Log.Level = v; return nil }},
 	{"", "log-format", "log.format", func(c *Config, _ *apps.App, v string) error { c.Log.Format = v; return nil }},
 	{"REVERB_APP_ID", "app-id", "apps[0].id", func(_ *Config, a *apps.App, v string) error { a.ID = v; return nil }},
@@ -169,6 +171,7 @@ func flagValues(f Overrides) map[string]string {
 	for name, v := range map[string]*string{
 		"host": f.Host, "path": f.Path, "app-id": f.AppID, "app-key": f.AppKey, "app-secret": f.AppSecret,
 		"log-level": f.LogLevel, "log-format": f.LogFormat, "transport": f.Transport, "debug-addr": f.DebugAddr,
+		"metrics-addr": f.MetricsAddr,
 	} {
 		if v != nil {
 			out[name] = *v

@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,6 +97,28 @@ func (v *validator) server() {
 	}
 	if s.Transport != "" && !slices.Contains([]string{"epoll", "goroutine"}, s.Transport) {
 		v.bad("server.transport", "must be one of epoll, goroutine (got %q)", s.Transport)
+	}
+	v.metrics()
+}
+
+// metrics checks the /metrics settings: a listen address host:port, and a
+// token long enough not to be guessed and sendable in an Authorization
+// header.
+func (v *validator) metrics() {
+	s := v.c.Server
+	if a := s.MetricsAddr; a != "" {
+		_, port, err := net.SplitHostPort(a)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+			v.bad("server.metrics_addr", "must be a listen address host:port, like 127.0.0.1:9100 (got %q)", a)
+		}
+	}
+	if t := s.MetricsToken; t != "" {
+		switch {
+		case len(t) < MinMetricsTokenLength:
+			v.bad("server.metrics_token", "must be at least %d characters (got %d); generate one with: openssl rand -hex 24", MinMetricsTokenLength, len(t))
+		case strings.IndexFunc(t, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0:
+			v.bad("server.metrics_token", "must be printable ASCII without spaces (it is sent as \"Authorization: Bearer <token>\")")
+		}
 	}
 }
 
@@ -247,6 +271,9 @@ func (v *validator) webhooks(a *apps.App, p string) {
 // MinBroadcastTokenLength keeps a broadcast token out of guessing range:
 // anyone who has it can publish to every channel of the app.
 const MinBroadcastTokenLength = 16
+
+// MinMetricsTokenLength keeps the metrics token out of guessing range.
+const MinMetricsTokenLength = 16
 
 // broadcast checks the settings of POST /broadcast: a token long enough
 // not to be guessed and sendable in an Authorization header, and a

@@ -46,7 +46,13 @@ type Node struct {
 	broker  broker.Broker
 	history broker.History
 	log     *slog.Logger
+	fanOut  Histogram // nil: not observed
 }
+
+// Histogram takes one observation (a prometheus.Histogram is one). Its
+// Observe runs once per publish and channel, so it must be cheap and must
+// not block.
+type Histogram interface{ Observe(float64) }
 
 // Options are a node's optional parts; zero fields take defaults.
 type Options struct {
@@ -55,6 +61,9 @@ type Options struct {
 	History broker.History
 	// Observer is told of channel lifecycle events (webhooks); nil: none.
 	Observer broker.Observer
+	// FanOut observes how many local sockets each delivered publish was
+	// queued to; nil: none.
+	FanOut Histogram
 }
 
 // App is one app's live state.
@@ -93,7 +102,7 @@ func NewWithOptions(reg *apps.Registry, b broker.Broker, log *slog.Logger, opts 
 	if opts.History == nil {
 		opts.History = history.NewMemory(history.Options{DeliverError: DeliverErrorLogger(log)})
 	}
-	n := &Node{apps: map[string]*App{}, byKey: map[string]*App{}, broker: b, history: opts.History, log: log}
+	n := &Node{apps: map[string]*App{}, byKey: map[string]*App{}, broker: b, history: opts.History, log: log, fanOut: opts.FanOut}
 	for _, a := range reg.All() {
 		h := hub.New(hub.Options{MaxChannels: a.Limits.MaxChannels, CountSubscriptions: a.SubscriptionCount})
 		st := &App{App: a, Hub: h, history: opts.History, observer: opts.Observer, users: map[string]map[Conn]struct{}{}, watchers: map[string]map[Conn]struct{}{}}
@@ -200,10 +209,14 @@ func (n *Node) deliver(m broker.Message) {
 	if a == nil {
 		return
 	}
+	var sent int
 	if m.Cache {
-		a.Hub.BroadcastCached(m.Channel, m.Frame, m.Exclude)
+		sent = a.Hub.BroadcastCached(m.Channel, m.Frame, m.Exclude)
 	} else {
-		a.Hub.Broadcast(m.Channel, m.Frame, m.Exclude)
+		sent = a.Hub.Broadcast(m.Channel, m.Frame, m.Exclude)
+	}
+	if n.fanOut != nil {
+		n.fanOut.Observe(float64(sent))
 	}
 	a.watch.notify(m.Channel)
 }

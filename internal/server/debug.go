@@ -9,7 +9,8 @@ import (
 )
 
 // Stats are the server's own counters, served as JSON at /debug/stats on
-// the debug address.
+// the debug address. The same counters are Prometheus metrics at /metrics
+// (metrics.go reads them through Stats), which is where to watch them.
 type Stats struct {
 	Connections int `json:"connections"`
 	// SlowClosed counts clients cut off with 4100 because their outbound

@@ -95,3 +95,20 @@ func TestClientScriptServed(t *testing.T) {
 		}
 	}
 }
+
+// /ready turns 503 as soon as a graceful stop begins, while /up is the
+// liveness check.
+func TestReady(t *testing.T) {
+	s := start(t, nil)
+	base := "http://" + s.Addr
+	if code, _, body := httpDo(t, "GET", base+"/ready", "", ""); code != 200 || !strings.Contains(body, `"ready":true`) {
+		t.Fatalf("/ready: %d %s", code, body)
+	}
+	if code, _, _ := httpDo(t, "POST", base+"/ready", "", ""); code != 405 {
+		t.Errorf("POST /ready: %d", code)
+	}
+	s.Shutdown()
+	if code, _, body := httpDo(t, "GET", base+"/ready", "", ""); code != 503 || !strings.Contains(body, `"reason":"draining`) {
+		t.Errorf("/ready while stopping: %d %s", code, body)
+	}
+}

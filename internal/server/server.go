@@ -22,6 +22,7 @@ import (
 	"github.com/herald-ws/herald/internal/feed"
 	"github.com/herald-ws/herald/internal/history"
 	"github.com/herald-ws/herald/internal/httpapi"
+	"github.com/herald-ws/herald/internal/metrics"
 	"github.com/herald-ws/herald/internal/node"
 	"github.com/herald-ws/herald/internal/session"
 	"github.com/herald-ws/herald/internal/transport/poll"
@@ -46,6 +47,14 @@ type Server struct {
 	dbg    *http.Server // debug listener (pprof, /debug/stats), when configured
 	dbgLn  net.Listener
 	prefix string
+	hist   *history.Memory
+
+	// metrics is nil unless server.metrics_addr or server.metrics_token
+	// is set; metricsHTTP serves its registry.
+	metrics     *metrics.Metrics
+	metricsHTTP http.Handler
+	metSrv      *http.Server // metrics listener, when configured
+	metLn       net.Listener
 
 	// Version is what GET /test answers as "version"; "" means the
 	// module version recorded in the binary. Set it before Serve.
@@ -67,9 +76,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if hooks != nil { // a nil *Dispatcher in the interface would not be nil
 		opts.Observer = hooks
 	}
+	s := &Server{cfg: cfg, log: log, hooks: hooks, hist: hist, prefix: cfg.Server.Path, started: time.Now()}
+	if metricsOn(cfg.Server) {
+		s.metrics = metrics.New(s.metricsSnapshot) // read only at scrape time, once s is built
+		s.metricsHTTP = s.metrics.Handler()
+		opts.FanOut = s.metrics.FanOut
+	}
 	n := node.NewWithOptions(reg, memory.New(), log, opts)
 	mgr := session.NewManager(n, log, sweepTick(cfg.Apps))
-	s := &Server{cfg: cfg, log: log, node: n, mgr: mgr, hooks: hooks, prefix: cfg.Server.Path, started: time.Now()}
+	s.node, s.mgr = n, mgr
 	s.ws, err = ws.New(mgr, s.prefix, cfg.Server.Transport, cfg.Server.CoalesceWindow, log)
 	if err != nil {
 		return nil, fmt.Errorf("transport: %w", err)
@@ -126,7 +141,24 @@ func (s *Server) Listen() error {
 			return fmt.Errorf("debug listener on %s: %w", a, err)
 		}
 	}
+	if a := s.cfg.Server.MetricsAddr; a != "" {
+		if s.metLn, err = net.Listen("tcp", a); err != nil {
+			ln.Close()
+			if s.dbgLn != nil {
+				s.dbgLn.Close()
+			}
+			return fmt.Errorf("metrics listener on %s: %w", a, err)
+		}
+	}
 	return nil
+}
+
+// MetricsAddr is the metrics listener's bound address, nil without one.
+func (s *Server) MetricsAddr() net.Addr {
+	if s.metLn == nil {
+		return nil
+	}
+	return s.metLn.Addr()
 }
 
 // Addr is the bound address (after Listen).
@@ -153,6 +185,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.dbgLn != nil {
 		s.serveDebug()
 		defer s.dbg.Close()
+	}
+	if s.metLn != nil {
+		s.serveMetricsListener()
+		defer s.metSrv.Close()
 	}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
@@ -219,14 +255,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == s.prefix+"/up" || path == "/up":
 		s.bodyless(w, r)
 		s.health(w)
+	case path == s.prefix+"/ready" || path == "/ready":
+		s.bodyless(w, r)
+		s.ready(w, r)
 	case ws.IsUpgrade(r):
 		// No read deadline: the socket outlives the request, and the
 		// transport owns its deadlines after the hijack.
 		s.ws.ServeHTTP(w, r)
 	case strings.HasPrefix(path, s.prefix+"/apps/"):
-		s.api.ServeHTTP(w, r) // sets its own deadline
+		s.timeAPI(w, r, s.api.ServeHTTP) // sets its own deadline
 	case path == s.prefix+"/broadcast":
-		s.api.ServeBroadcast(w, r) // sets its own deadline
+		s.timeAPI(w, r, s.api.ServeBroadcast) // sets its own deadline
+	case (path == s.prefix+"/metrics" || path == "/metrics") && s.cfg.Server.MetricsToken != "":
+		s.bodyless(w, r)
+		s.serveMetricsToken(w, r)
 	case strings.HasPrefix(path, s.prefix+"/") && web.Has(path[len(s.prefix):]):
 		s.bodyless(w, r)
 		web.Serve(w, r, path[len(s.prefix):])

@@ -50,3 +50,33 @@ func (s *Server) version() string {
 	}
 	return "(devel)"
 }
+
+// readyAnswer is GET /ready's answer.
+type readyAnswer struct {
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// ready answers GET /ready: whether this node should receive traffic.
+// /up says the process is alive; /ready turns 503 as soon as a graceful
+// stop begins (draining), so a load balancer stops sending new clients
+// before their sockets are closed. (In cluster mode, an unreachable
+// engine will make it 503 too.)
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		httpapi.WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET")
+		return
+	}
+	ans := readyAnswer{Ready: true}
+	if s.stopping.Load() || !s.mgr.Accepting() {
+		ans = readyAnswer{Reason: "draining: the server is shutting down"}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !ans.Ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	b, _ := json.Marshal(ans) // plain fields: cannot fail
+	_, _ = w.Write(append(b, '\n'))
+}

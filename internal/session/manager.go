@@ -36,6 +36,64 @@ type Manager struct {
 	sessions map[*Session]struct{}
 
 	slowClosed atomic.Int64
+	counts     map[*node.App]*appCounts // read-only after NewManager: apps are fixed
+	closes     closeCounts
+}
+
+// Transport kinds, in the order of metrics.Transports.
+const (
+	KindWebSocket = iota
+	KindHTTP
+	numKinds
+)
+
+// kinded is the optional part of a Transport naming its kind; a transport
+// without it is a WebSocket.
+type kinded interface{ Kind() int }
+
+// appCounts are one app's connections by transport kind.
+type appCounts struct {
+	open, opened [numKinds]atomic.Int64
+}
+
+// closeCounts counts error close codes: the WebSocket codes 1001-1015 and
+// Pusher's 4000-4399, each in its own slot so counting takes no lock;
+// anything else in other.
+type closeCounts struct {
+	ws     [16]atomic.Int64
+	pusher [400]atomic.Int64
+	other  atomic.Int64
+}
+
+func (c *closeCounts) add(code int) {
+	switch {
+	case code == 1000: // a normal close is no error
+	case code >= 1000 && code < 1016:
+		c.ws[code-1000].Add(1)
+	case code >= 4000 && code < 4400:
+		c.pusher[code-4000].Add(1)
+	default:
+		c.other.Add(1)
+	}
+}
+
+// snapshot returns the non-zero counts by code (other as code 0).
+func (c *closeCounts) snapshot() map[int]int64 {
+	out := map[int]int64{}
+	for i := range c.ws {
+		if n := c.ws[i].Load(); n > 0 {
+			out[1000+i] = n
+		}
+	}
+	for i := range c.pusher {
+		if n := c.pusher[i].Load(); n > 0 {
+			out[4000+i] = n
+		}
+	}
+	if n := c.other.Load(); n > 0 {
+		out[0] = n
+	}
+	return out
 }
 
 // NewManager returns a manager for n's apps. tick is the sweep period
@@ -44,7 +102,10 @@ func NewManager(n *node.Node, log *slog.Logger, tick time.Duration) *Manager {
 	if tick <= 0 {
 		tick = 250 * time.Millisecond
 	}
-	m := &Manager{node: n, log: log, now: time.Now, tick: tick, warns: ratelog.New(0, 0), sessions: map[*Session]struct{}{}}
+	m := &Manager{node: n, log: log, now: time.Now, tick: tick, warns: ratelog.New(0, 0), sessions: map[*Session]struct{}{}, counts: map[*node.App]*appCounts{}}
+	for _, a := range n.Apps() {
+		m.counts[a] = &appCounts{}
+	}
 	m.ready.Store(true)
 	return m
 }
@@ -64,6 +125,13 @@ func (m *Manager) Open(a *node.App, t Transport) (*Session, error) {
 	}
 	now := m.now()
 	s := &Session{mgr: m, app: a, id: pusher.NewSocketID(), t: t, created: now}
+	if k, ok := t.(kinded); ok {
+		s.kind = k.Kind()
+	}
+	if c := m.counts[a]; c != nil {
+		c.open[s.kind].Add(1)
+		c.opened[s.kind].Add(1)
+	}
 	s.log = m.log.With("app", a.ID, "socket_id", s.id)
 	s.lastSeen.Store(now.UnixNano())
 	m.mu.Lock()
@@ -77,7 +145,35 @@ func (m *Manager) forget(s *Session) {
 	m.mu.Lock()
 	delete(m.sessions, s)
 	m.mu.Unlock()
+	if c := m.counts[s.app]; c != nil {
+		c.open[s.kind].Add(-1)
+	}
 }
+
+// Connections returns app a's connections open now and opened since
+// start, by transport kind (KindWebSocket, KindHTTP).
+func (m *Manager) Connections(a *node.App) (open, opened [2]int64) {
+	if c := m.counts[a]; c != nil {
+		for k := range numKinds {
+			open[k], opened[k] = c.open[k].Load(), c.opened[k].Load()
+		}
+	}
+	return open, opened
+}
+
+// CountClose counts a connection closed or refused with code; sessions
+// count their own closes, transports call it for the connections they
+// fail or refuse themselves.
+func (m *Manager) CountClose(code int) {
+	if m != nil {
+		m.closes.add(code)
+	}
+}
+
+// Closes returns the close codes counted so far, by code; codes outside
+// 1001-1015 and 4000-4399 are summed under 0; 1000 (normal) is not
+// counted.
+func (m *Manager) Closes() map[int]int64 { return m.closes.snapshot() }
 
 // Count is the number of open sessions.
 func (m *Manager) Count() int {

@@ -51,11 +51,12 @@ const (
 // calling into the hub, except that the hub calls Send (which takes only
 // qmu) under its own locks. Lock order: mu before hub shard locks before qmu.
 type Session struct {
-	mgr *Manager
-	app *node.App
-	id  string
-	t   Transport
-	log *slog.Logger
+	mgr  *Manager
+	app  *node.App
+	id   string
+	t    Transport
+	kind int // KindWebSocket or KindHTTP
+	log  *slog.Logger
 
 	created    time.Time
 	lastSeen   atomic.Int64 // unix nanos of the last inbound message
@@ -128,6 +129,7 @@ func (s *Session) Send(frame []byte) {
 		s.dead.Store(true)
 		s.qmu.Unlock()
 		s.mgr.slowClosed.Add(1)
+		s.mgr.closes.add(pusher.CodeOverCapacity)
 		s.log.Warn("closing slow client: outbound queue full", "code", pusher.CodeOverCapacity)
 		s.t.Wake()
 		return
@@ -159,6 +161,7 @@ func (s *Session) closeWith(errCode, code int, message string) {
 	s.closing, s.closeCode, s.closeReason = true, code, message
 	s.dead.Store(true)
 	s.qmu.Unlock()
+	s.mgr.closes.add(code)
 	s.log.Debug("closing connection", "code", code, "reason", message)
 	s.t.Wake()
 }

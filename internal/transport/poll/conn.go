@@ -23,7 +23,8 @@ type conn struct {
 	app    *node.App
 	sess   *session.Session
 
-	wake chan struct{} // cap 1: Wake never blocks
+	wake   chan struct{} // cap 1: Wake never blocks
+	stripe uint32        // the session's stripe of the traffic counters
 
 	hmu sync.Mutex // serializes Session.Handle
 
@@ -38,8 +39,11 @@ type conn struct {
 var _ session.Transport = (*conn)(nil)
 
 func newConn(s *Server, key, remote string, a *node.App) *conn {
-	return &conn{srv: s, key: key, host: hostOf(remote), remote: remote, app: a, wake: make(chan struct{}, 1)}
+	return &conn{srv: s, key: key, host: hostOf(remote), remote: remote, app: a, wake: make(chan struct{}, 1), stripe: s.stripes.Add(1)}
 }
+
+// Kind tells the session manager this is an HTTP transport.
+func (c *conn) Kind() int { return session.KindHTTP }
 
 // Wake implements session.Transport.
 func (c *conn) Wake() {
@@ -84,6 +88,7 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request, rt route, strea
 	case refused != nil:
 		// Refused as a socket is: opened, told why, closed with the code.
 		s.log.Info("connection refused", "transport", transportName(streaming), "remote", r.RemoteAddr, "code", refused.Code, "reason", refused.Message)
+		s.mgr.CountClose(refused.Code)
 		b := append([]byte(nil), openFrame...)
 		b = appendBatch(b, [][]byte{pusher.ErrorFrame(refused.Code, refused.Message)})
 		_, _ = w.Write(appendClose(b, refused.Code, refused.Message))
@@ -168,7 +173,9 @@ func (c *conn) serve(w http.ResponseWriter, r *http.Request, streaming bool) {
 func (c *conn) take(b []byte, frames [][]byte) ([]byte, [][]byte, bool) {
 	frames, closing, code, reason := c.sess.Drain(frames)
 	if len(frames) > 0 {
+		start := len(b)
 		b = appendBatch(b, frames)
+		c.srv.traffic.Out(c.stripe, len(frames), len(b)-start)
 		clear(frames)
 	}
 	if closing {
@@ -358,6 +365,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 	c.hmu.Lock()
 	for _, m := range msgs {
+		c.srv.traffic.In(c.stripe, len(m))
 		c.sess.Handle(m)
 	}
 	c.hmu.Unlock()

@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herald-ws/herald/internal/metrics"
 	"github.com/herald-ws/herald/internal/session"
 )
 
@@ -64,11 +65,13 @@ type Server struct {
 	// ReadTimeout bounds reading an xhr_send body (0: 10 s).
 	ReadTimeout time.Duration
 
-	held   func() // test hook: a poll is about to wait
-	seed   maphash.Seed
-	shards [16]shard
-	count  atomic.Int64
-	closed atomic.Bool
+	held    func() // test hook: a poll is about to wait
+	seed    maphash.Seed
+	shards  [16]shard
+	count   atomic.Int64
+	closed  atomic.Bool
+	traffic metrics.Traffic
+	stripes atomic.Uint32 // hands out traffic stripes to sessions
 }
 
 type shard struct {
@@ -138,6 +141,9 @@ func validID(s string, max int, digits bool) bool {
 	}
 	return true
 }
+
+// Traffic is the messages and bytes carried so far.
+func (s *Server) Traffic() metrics.TrafficSnapshot { return s.traffic.Snapshot() }
 
 // Count is the number of HTTP sessions.
 func (s *Server) Count() int { return int(s.count.Load()) }

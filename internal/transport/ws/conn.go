@@ -29,6 +29,8 @@ type conn struct {
 	nc    net.Conn
 	sess  *session.Session
 	wakeC chan struct{} // capacity 1: a pending wake-up for writePump
+	// stripe is the connection's stripe of the server's traffic counters.
+	stripe uint32
 
 	mu   sync.Mutex
 	ctrl []ws.Frame // control frames the writer must send first
@@ -38,7 +40,7 @@ type conn struct {
 }
 
 func newConn(srv *Server, nc net.Conn) *conn {
-	return &conn{srv: srv, nc: nc, wakeC: make(chan struct{}, 1), writerDone: make(chan struct{})}
+	return &conn{srv: srv, nc: nc, wakeC: make(chan struct{}, 1), writerDone: make(chan struct{}), stripe: srv.stripes.Add(1)}
 }
 
 // Wake implements session.Transport.
@@ -59,6 +61,7 @@ func (c *conn) wake() {
 // 4000 and up), then a close frame; it then half-closes and drains the
 // socket briefly so the client reads our close frame instead of a reset.
 func (s *Server) reject(nc net.Conn, pe *pusher.Error) {
+	s.mgr.CountClose(pe.Code)
 	_ = nc.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
 	bw := bufio.NewWriter(nc)
 	if pe.Code >= 4000 {
@@ -125,7 +128,7 @@ func (c *conn) readPump() {
 			c.fail(br, ws.StatusInvalidFramePayloadData, invalidUTF8)
 			return
 		}
-		c.srv.handle(c.sess, msg)
+		c.srv.handle(c.sess, c.stripe, msg)
 		msg, op = msg[:0], 0
 		if cap(msg) > 4096 {
 			msg = nil
@@ -150,6 +153,7 @@ func (c *conn) control(br *bufio.Reader, h ws.Header) bool {
 // not reset the connection before the client has read our close.
 func (c *conn) fail(br *bufio.Reader, code ws.StatusCode, reason string) {
 	c.sess.Log().Debug("failing the websocket connection", "code", int(code), "reason", reason)
+	c.srv.mgr.CountClose(int(code))
 	c.sendControl(closeFrame(int(code), reason))
 	c.discard(br)
 }
@@ -265,6 +269,7 @@ func (c *conn) write(bw *bufio.Writer, ctrl []ws.Frame, dst [][]byte) (frames []
 			return frames, true, bw.Flush()
 		}
 	}
+	n := 0
 	for _, f := range frames {
 		if err := ws.WriteHeader(bw, ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(len(f))}); err != nil {
 			return frames, false, err
@@ -272,6 +277,10 @@ func (c *conn) write(bw *bufio.Writer, ctrl []ws.Frame, dst [][]byte) (frames []
 		if _, err := bw.Write(f); err != nil {
 			return frames, false, err
 		}
+		n += len(f) + headerLen(len(f))
+	}
+	if len(frames) > 0 {
+		c.srv.traffic.Out(c.stripe, len(frames), n)
 	}
 	if closing {
 		_ = ws.WriteFrame(bw, closeFrame(code, reason))

@@ -239,7 +239,7 @@ func (c *econn) message() {
 		c.fail(ws.StatusInvalidFramePayloadData, invalidUTF8)
 		return
 	}
-	c.srv.handle(c.sess, msg)
+	c.srv.handle(c.sess, uint32(c.gen), msg)
 }
 
 // fail fails the connection: our close frame is queued and the reader
@@ -247,6 +247,7 @@ func (c *econn) message() {
 // closed with unread data (a reset that can destroy our close in flight).
 func (c *econn) fail(code ws.StatusCode, reason string) {
 	c.sess.Log().Debug("failing the websocket connection", "code", int(code), "reason", reason)
+	c.srv.mgr.CountClose(int(code))
 	c.discarding, c.msg, c.msgOp = true, nil, 0
 	c.sendControl(closeFrame(int(code), reason))
 }
@@ -378,9 +379,13 @@ func (c *econn) encode(buf []byte, ctrl [][]byte) ([]byte, bool) {
 	}
 	fs := frameScratch.Get().(*[][]byte)
 	frames, closing, code, reason := c.sess.Drain((*fs)[:0])
+	start := len(buf)
 	for _, f := range frames {
 		buf = appendHeader(buf, len(f))
 		buf = append(buf, f...)
+	}
+	if len(frames) > 0 {
+		c.srv.traffic.Out(uint32(c.gen), len(frames), len(buf)-start)
 	}
 	if c.srv.onFlush != nil && len(frames) > 0 {
 		c.srv.onFlush(len(frames))
@@ -582,4 +587,15 @@ func noWait(rc syscall.RawConn, write bool, b []byte) (n int, err error) {
 		return n, cerr
 	}
 	return n, err
+}
+
+// headerLen is the length of appendHeader's header for n bytes.
+func headerLen(n int) int {
+	switch {
+	case n < 126:
+		return 2
+	case n <= 0xffff:
+		return 4
+	}
+	return 10
 }

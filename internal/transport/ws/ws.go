@@ -25,6 +25,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/herald-ws/herald/internal/metrics"
 	"github.com/herald-ws/herald/internal/node"
 	"github.com/herald-ws/herald/internal/pusher"
 	"github.com/herald-ws/herald/internal/session"
@@ -39,7 +40,9 @@ type Server struct {
 	WriteTimeout time.Duration // per flush (default 10 s)
 	wg           sync.WaitGroup
 	stalled      atomic.Int64 // connections dropped after WriteTimeout
-	panics       atomic.Int64 // panics recovered on connection goroutines
+	traffic      metrics.Traffic
+	stripes      atomic.Uint32 // hands out traffic stripes to goroutine-transport conns
+	panics       atomic.Int64  // panics recovered on connection goroutines
 
 	// Event-driven mode (epoll): idle sockets hold no goroutine or buffer.
 	poller  *poller
@@ -94,8 +97,13 @@ func (s *Server) Stalled() int64 { return s.stalled.Load() }
 // pool workers; each cost only the connection it happened on.
 func (s *Server) Panics() int64 { return s.panics.Load() }
 
-// handle hands a complete inbound message to the session.
-func (s *Server) handle(sess *session.Session, msg []byte) {
+// Traffic is the messages and bytes carried so far.
+func (s *Server) Traffic() metrics.TrafficSnapshot { return s.traffic.Snapshot() }
+
+// handle hands a complete inbound message to the session; stripe is the
+// connection's traffic stripe.
+func (s *Server) handle(sess *session.Session, stripe uint32, msg []byte) {
+	s.traffic.In(stripe, len(msg))
 	if s.onMessage != nil {
 		s.onMessage(msg)
 	}
