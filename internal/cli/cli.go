@@ -27,6 +27,7 @@ Usage:
   herald publish …         publish an event through the HTTP API
   herald keygen            generate an app id, key and secret
   herald bench URL …       load-test a Pusher-compatible server
+  herald top URL           live view of a server's /metrics (connections, msgs/s, errors)
   herald version           print the version (also --version)
   herald help              show this help
 
@@ -57,6 +58,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return keygen(args, stdout, stderr)
 	case "bench":
 		return bench(args, stdout, stderr)
+	case "top":
+		return top(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
