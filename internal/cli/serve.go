@@ -74,6 +74,12 @@ func serveFlags(w io.Writer, overview bool) (*flag.FlagSet, *serveOptions) {
 	str(&o.AppSecret, "app-secret", "first app's secret (REVERB_APP_SECRET)")
 	str(&o.LogLevel, "log-level", "debug, info, warn or error")
 	str(&o.LogFormat, "log-format", "text or json")
+	debug := fs.Bool("debug", false, "log at debug level, with every frame in and out of every connection (auth signatures and secrets redacted); for development")
+	so.given = append(so.given, func(f *flag.Flag) {
+		if f.Name == "debug" {
+			o.Debug = debug
+		}
+	})
 	str(&o.Transport, "transport", "epoll (event-driven, default on Linux) or goroutine")
 	str(&o.DebugAddr, "debug-addr", "serve pprof and /debug/stats on this address (e.g. 127.0.0.1:6060; keep it private)")
 	str(&o.MetricsAddr, "metrics-addr", "serve GET /metrics (Prometheus) on this address (HERALD_METRICS_ADDR; e.g. 127.0.0.1:9100)")
@@ -161,6 +167,9 @@ func orNone(s string) string {
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
+	if c.Debug {
+		level = slog.LevelDebug // the frames are logged at debug
+	}
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

@@ -102,6 +102,9 @@ type History struct {
 type Log struct {
 	Level  string // debug | info | warn | error
 	Format string // text | json
+	// Debug (--debug) logs at debug level and adds every frame in and out
+	// of every connection, credentials redacted: for development.
+	Debug bool
 }
 
 // Overrides are command-line flags; nil fields were not given.
@@ -114,6 +117,7 @@ type Overrides struct {
 	AppSecret   *string
 	LogLevel    *string
 	LogFormat   *string
+	Debug       *bool
 	Transport   *string
 	DebugAddr   *string
 	MetricsAddr *string

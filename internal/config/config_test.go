@@ -85,6 +85,7 @@ const fullYAML = `server:
 log:
   level: debug
   format: json
+  debug: true
 history:
   max_bytes: 1048576
   max_readers: 500
@@ -115,7 +116,7 @@ func TestLoadFile(t *testing.T) {
 	inDir(t, map[string]string{"herald.yaml": fullYAML})
 	c := load(t, Options{File: "herald.yaml"})
 	wantServer := Server{Host: "127.0.0.1", Port: 9000, Path: "/ws", ShutdownTimeout: 2 * time.Minute, Transport: "goroutine", DebugAddr: "127.0.0.1:6060", WriteTimeout: 10 * time.Second, CoalesceWindow: 0, XHRSessionTimeout: 3 * time.Second}
-	if c.DefaultApp || c.Server != wantServer || c.Log != (Log{Level: "debug", Format: "json"}) || len(c.Apps) != 2 {
+	if c.DefaultApp || c.Server != wantServer || c.Log != (Log{Level: "debug", Format: "json", Debug: true}) || len(c.Apps) != 2 {
 		t.Fatalf("loaded %+v", c)
 	}
 	limits := apps.DefaultLimits
@@ -241,15 +242,26 @@ func TestLoadEnviron(t *testing.T) {
 func TestLoadFlags(t *testing.T) {
 	c := load(t, Options{Flags: Overrides{
 		Host: ptr("::1"), Port: ptr(7000), Path: ptr("/p"), AppID: ptr("fid"), AppKey: ptr("fkey"), AppSecret: ptr("fsecret"),
-		LogLevel: ptr("warn"), LogFormat: ptr("json"), Transport: ptr("epoll"), DebugAddr: ptr("127.0.0.1:6061"),
+		LogLevel: ptr("warn"), LogFormat: ptr("json"), Transport: ptr("epoll"), DebugAddr: ptr("127.0.0.1:6061"), Debug: ptr(true),
 	}})
 	wantServer := Server{Host: "::1", Port: 7000, Path: "/p", ShutdownTimeout: 10 * time.Second, Transport: "epoll", DebugAddr: "127.0.0.1:6061", WriteTimeout: 10 * time.Second, CoalesceWindow: 5 * time.Millisecond}
-	if c.DefaultApp || c.Server != wantServer || c.Log != (Log{Level: "warn", Format: "json"}) {
+	if c.DefaultApp || c.Server != wantServer || c.Log != (Log{Level: "warn", Format: "json", Debug: true}) {
 		t.Fatalf("%+v", c)
 	}
 	want := devApp()
 	want.ID, want.Key, want.Secret = "fid", "fkey", "fsecret"
 	sameApp(t, c.Apps[0], want)
+}
+
+// A file's log.debug is turned off by --debug=false.
+func TestDebugFlagOverridesFile(t *testing.T) {
+	inDir(t, map[string]string{"herald.yaml": "log:\n  debug: true\n"})
+	if c := load(t, Options{File: "herald.yaml"}); !c.Log.Debug {
+		t.Fatal("log.debug: true not read")
+	}
+	if c := load(t, Options{File: "herald.yaml", Flags: Overrides{Debug: ptr(false)}}); c.Log.Debug {
+		t.Fatal("--debug=false did not override the file")
+	}
 }
 
 // TestPriority gives the port and the first app's key in every source and

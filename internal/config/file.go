@@ -242,6 +242,8 @@ func (r *fileReader) logField(path, key string, k, v *yaml.Node) {
 		r.str(v, path, &r.cfg.Log.Level)
 	case "format":
 		r.str(v, path, &r.cfg.Log.Format)
+	case "debug":
+		r.boolean(v, path, &r.cfg.Log.Debug)
 	default:
 		r.errorf(k, path, "unknown key")
 		return

@@ -62,6 +62,7 @@ var overridable = []textSetting{
 	{"HERALD_METRICS_TOKEN", "", "server.metrics_token", func(c *Config, _ *apps.App, v string) error { c.Server.MetricsToken = v; return nil }},
 	{"", "log-level", "log.level", func(c *Config, _ *apps.App, v string) error { c.Log.Level = v; return nil }},
 	{"", "log-format", "log.format", func(c *Config, _ *apps.App, v string) error { c.Log.Format = v; return nil }},
+	{"", "debug", "log.debug", func(c *Config, _ *apps.App, v string) error { return setBool(&c.Log.Debug, v) }},
 	{"REVERB_APP_ID", "app-id", "apps[0].id", func(_ *Config, a *apps.App, v string) error { a.ID = v; return nil }},
 	{"REVERB_APP_KEY", "app-key", "apps[0].key", func(_ *Config, a *apps.App, v string) error { a.Key = v; return nil }},
 	{"REVERB_APP_SECRET", "app-secret", "apps[0].secret", func(_ *Config, a *apps.App, v string) error { a.Secret = v; return nil }},
@@ -180,6 +181,9 @@ func flagValues(f Overrides) map[string]string {
 	if f.Port != nil {
 		out["port"] = strconv.Itoa(*f.Port)
 	}
+	if f.Debug != nil {
+		out["debug"] = strconv.FormatBool(*f.Debug)
+	}
 	return out
 }
 
@@ -238,6 +242,15 @@ func credentialsApp(cfg *Config, g *gathered) error {
 			have[0].src, strings.Join(missing, " and "))
 	}
 	cfg.Apps, cfg.DefaultApp = []*apps.App{NewApp()}, false
+	return nil
+}
+
+func setBool(dst *bool, v string) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("must be true or false (got %q)", v)
+	}
+	*dst = b
 	return nil
 }
 

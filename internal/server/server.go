@@ -84,6 +84,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	n := node.NewWithOptions(reg, memory.New(), log, opts)
 	mgr := session.NewManager(n, log, sweepTick(cfg.Apps))
+	mgr.LogFrames = cfg.Log.Debug
 	s.node, s.mgr = n, mgr
 	s.ws, err = ws.New(mgr, s.prefix, cfg.Server.Transport, cfg.Server.CoalesceWindow, log)
 	if err != nil {

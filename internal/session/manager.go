@@ -29,8 +29,12 @@ type Manager struct {
 	log   *slog.Logger
 	now   func() time.Time
 	tick  time.Duration
-	warns *ratelog.Limiter // refusals logged at warn, per reason
+	warns *ratelog.Limiter // refusals and closes logged, per reason or code
 	ready atomic.Bool
+
+	// LogFrames logs every frame in and out of every session at debug
+	// level, redacted (framelog.go). Set it before the first Open.
+	LogFrames bool
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
@@ -245,8 +249,15 @@ func (m *Manager) snapshot() []*Session {
 // (clients reconnect at once, to another instance or this one restarted).
 func (m *Manager) Shutdown() {
 	m.ready.Store(false)
-	for _, s := range m.snapshot() {
-		s.Close(pusher.CodeGeneric, "server shutting down")
+	all := m.snapshot()
+	if len(all) > 0 {
+		// One line for them all, not one per connection.
+		m.log.Info("closing connections: server shutting down", "connections", len(all), "code", pusher.CodeGeneric)
+	}
+	for _, s := range all {
+		if s.startClose(pusher.CodeGeneric, pusher.CodeGeneric, "server shutting down") {
+			s.log.Debug("closing connection", "code", pusher.CodeGeneric, "reason", "server shutting down")
+		}
 	}
 }
 

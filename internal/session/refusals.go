@@ -1,7 +1,9 @@
 package session
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 
 	"github.com/herald-ws/herald/internal/signature"
 )
@@ -58,4 +60,27 @@ func authReason(err error) string {
 		return "bad signature"
 	}
 	return "bad auth"
+}
+
+// logClose logs a close the server initiates, with its code and reason, at
+// level: at most a few lines per code and minute (a mass timeout or a
+// flood of bad clients cannot fill the disk), the rest at debug. The key is
+// the code alone, since the reason may hold client text.
+func (s *Session) logClose(level slog.Level, code int, reason string) {
+	// A refused auth's reason quotes the signature sent ("but got …").
+	reason = hexSignature.ReplaceAllLiteralString(reason, redacted)
+	ok, suppressed := s.mgr.warns.Allow(closeLogKey(code))
+	if !ok {
+		s.log.Debug("closing connection", "code", code, "reason", reason)
+		return
+	}
+	attrs := make([]any, 0, 8)
+	attrs = append(attrs, "code", code, "reason", reason)
+	if ra, ok := s.t.(remoteAddresser); ok {
+		attrs = append(attrs, "remote", ra.RemoteAddr())
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed", suppressed)
+	}
+	s.log.Log(context.Background(), level, "closing connection", attrs...)
 }

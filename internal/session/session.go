@@ -130,7 +130,7 @@ func (s *Session) Send(frame []byte) {
 		s.qmu.Unlock()
 		s.mgr.slowClosed.Add(1)
 		s.mgr.closes.add(pusher.CodeOverCapacity)
-		s.log.Warn("closing slow client: outbound queue full", "code", pusher.CodeOverCapacity)
+		s.logClose(slog.LevelWarn, pusher.CodeOverCapacity, "client too slow: outbound queue full")
 		s.t.Wake()
 		return
 	}
@@ -148,10 +148,18 @@ func (s *Session) Close(code int, message string) { s.closeWith(code, code, mess
 // closeWith is Close with the pusher:error's code (errCode) apart from the
 // close code.
 func (s *Session) closeWith(errCode, code int, message string) {
+	if s.startClose(errCode, code, message) {
+		s.logClose(slog.LevelInfo, code, message)
+	}
+}
+
+// startClose queues the close without logging it and reports whether the
+// session was not already closing.
+func (s *Session) startClose(errCode, code int, message string) bool {
 	s.qmu.Lock()
 	if s.closing {
 		s.qmu.Unlock()
-		return
+		return false
 	}
 	if code >= 4000 {
 		frame := pusher.ErrorFrame(errCode, message)
@@ -162,15 +170,14 @@ func (s *Session) closeWith(errCode, code int, message string) {
 	s.dead.Store(true)
 	s.qmu.Unlock()
 	s.mgr.closes.add(code)
-	s.log.Debug("closing connection", "code", code, "reason", message)
 	s.t.Wake()
+	return true
 }
 
 // Drain moves the queued frames into dst (reusing its backing array) and
 // reports whether the session must be closed after they are written.
 func (s *Session) Drain(dst [][]byte) (frames [][]byte, closing bool, code int, reason string) {
 	s.qmu.Lock()
-	defer s.qmu.Unlock()
 	dst = append(dst[:0], s.queue...)
 	clear(s.queue)
 	if cap(s.queue) > 64 {
@@ -179,7 +186,14 @@ func (s *Session) Drain(dst [][]byte) (frames [][]byte, closing bool, code int, 
 		s.queue = s.queue[:0]
 	}
 	s.queuedBytes = 0
-	return dst, s.closing, s.closeCode, s.closeReason
+	closing, code, reason = s.closing, s.closeCode, s.closeReason
+	s.qmu.Unlock()
+	if s.mgr.LogFrames { // logged here, by the writer, not in Send under hub locks
+		for _, f := range dst {
+			s.logFrame("out", f)
+		}
+	}
+	return dst, closing, code, reason
 }
 
 // Pending reports whether Drain has anything to hand out: frames, or a
@@ -225,6 +239,9 @@ func (s *Session) Closed() {
 func (s *Session) Handle(msg []byte) {
 	if s.dead.Load() {
 		return
+	}
+	if s.mgr.LogFrames {
+		s.logFrame("in", msg)
 	}
 	now := s.touch()
 	if lim := &s.app.Limits; lim.MaxMessagesPerSecond > 0 {
@@ -298,9 +315,10 @@ func (s *Session) touch() int64 {
 // never to come back (4000-4099).
 func (s *Session) flooded() {
 	lim := s.app.Limits
-	s.closeWith(pusher.CodeClientEventRejected, pusher.CodeOverCapacity,
-		fmt.Sprintf("too many messages: over %d per second (bursts of %d); reconnect later", lim.MaxMessagesPerSecond, lim.MaxMessagesBurst))
-	s.warn("connection closed", "inbound message rate limit", "")
+	msg := fmt.Sprintf("too many messages: over %d per second (bursts of %d); reconnect later", lim.MaxMessagesPerSecond, lim.MaxMessagesBurst)
+	if s.startClose(pusher.CodeClientEventRejected, pusher.CodeOverCapacity, msg) {
+		s.logClose(slog.LevelWarn, pusher.CodeOverCapacity, msg)
+	}
 }
 
 // sweep runs the heartbeat and authorization timers; now is the sweep time.
