@@ -36,6 +36,8 @@ var (
 	descReaders     = desc("herald_http_readers", "HTTP readers held now (long-polls waiting, SSE streams).")
 	descReadersBusy = desc("herald_http_readers_refused_busy_total", "HTTP readers refused with 503 at history.max_readers.")
 	descHistory     = desc("herald_history_bytes", "Memory held by channel history on this node.")
+	descResumes     = desc("herald_resumes_total", "Subscribes with since: replayed (resumed without a gap) or failed (herald:resume_failed: another epoch, too old, no history).", "result")
+	descReplayed    = desc("herald_resumed_events_total", "Events replayed to resuming subscribers.")
 	descWHQueued    = desc("herald_webhook_events_queued_total", "Webhook events accepted into an endpoint queue.")
 	descWHDelivered = desc("herald_webhook_events_delivered_total", "Webhook events in a POST answered 2xx.")
 	descWHDropped   = desc("herald_webhook_events_dropped_total", "Webhook events given up: queue full, retries over, refused (4xx), shut down.")
@@ -48,6 +50,7 @@ var allDescs = []*prometheus.Desc{
 	descConns, descConnsTotal, descCloses, descChannels, descSubs,
 	descMsgIn, descBytesIn, descMsgOut, descBytesOut,
 	descSlow, descStalled, descPanics, descAPIBusy, descReaders, descReadersBusy, descHistory,
+	descResumes, descReplayed,
 	descWHQueued, descWHDelivered, descWHDropped, descWHPending, descWHFailed, descWHRetried,
 }
 
@@ -101,6 +104,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descReaders, s.Readers)
 	counter(descReadersBusy, s.ReadersBusy)
 	gauge(descHistory, s.HistoryBytes)
+	counter(descResumes, s.Resumed, "replayed")
+	counter(descResumes, s.ResumeFailed, "failed")
+	counter(descReplayed, s.ResumedEvents)
 	if w := s.Webhooks; w != nil {
 		counter(descWHQueued, w.Queued)
 		counter(descWHDelivered, w.Delivered)

@@ -45,7 +45,10 @@ type Snapshot struct {
 	APIBusy                     int64
 	Readers, ReadersBusy        int64
 	HistoryBytes                int64
-	Webhooks                    *WebhookSnapshot // nil without webhooks
+	// Resumes (subscribes with since) served with a replay, failed
+	// (herald:resume_failed), and the events replayed.
+	Resumed, ResumeFailed, ResumedEvents int64
+	Webhooks                             *WebhookSnapshot // nil without webhooks
 }
 
 // AppSnapshot is one app's connections and channels.

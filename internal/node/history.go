@@ -44,6 +44,7 @@ func (a *App) subscribe(name string, info pusher.ChannelInfo, s hub.Subscriber, 
 	if !a.History.Covers(name) {
 		res, err := a.Hub.Subscribe(name, info, s, m, maxMembers)
 		if err == nil && !res.AlreadySubscribed {
+			a.resumeFailed.Add(1)
 			s.Send(pusher.ResumeFailed(name, "", 0))
 		}
 		return res, err
@@ -70,14 +71,24 @@ func (a *App) subscribe(name string, info pusher.ChannelInfo, s hub.Subscriber, 
 			case since == nil:
 				s.Send(pusher.PositionFrame(name, cur.Epoch, cur.Offset))
 			case !ok:
+				a.resumeFailed.Add(1)
 				s.Send(pusher.ResumeFailed(name, cur.Epoch, cur.Offset))
 			default:
+				a.resumed.Add(1)
+				a.replayed.Add(int64(len(events)))
 				for _, e := range events {
 					s.Send(e.Frame)
 				}
 			}
 		})
 	return res, err
+}
+
+// ResumeStats are the app's resumes so far: served with a replay
+// (resumed), answered with herald:resume_failed (failed), and the events
+// replayed.
+func (a *App) ResumeStats() (resumed, failed, events int64) {
+	return a.resumed.Load(), a.resumeFailed.Load(), a.replayed.Load()
 }
 
 // ReadHistory returns channel's current position and, when since can be

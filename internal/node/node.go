@@ -77,6 +77,10 @@ type App struct {
 	conns atomic.Int64
 	watch watchers // HTTP readers waiting for channels' next events
 
+	// Resumes (subscribes with since): served with a replay, failed
+	// (herald:resume_failed), and the events replayed; for metrics.
+	resumed, resumeFailed, replayed atomic.Int64
+
 	mu       sync.Mutex                   // guards users, watchers
 	users    map[string]map[Conn]struct{} // signed-in sockets by user id
 	watchers map[string]map[Conn]struct{} // sockets watching a user id

@@ -41,6 +41,10 @@ func (s *Server) metricsSnapshot() metrics.Snapshot {
 	snap.Traffic[session.KindWebSocket] = s.ws.Traffic()
 	snap.Traffic[session.KindHTTP] = s.poll.Traffic()
 	for _, a := range s.node.Apps() {
+		resumed, failed, events := a.ResumeStats()
+		snap.Resumed += resumed
+		snap.ResumeFailed += failed
+		snap.ResumedEvents += events
 		as := metrics.AppSnapshot{ID: a.ID, Channels: map[string]int64{}, Subscriptions: map[string]int64{}}
 		as.Open, as.Opened = s.mgr.Connections(a)
 		for _, ch := range a.Hub.Channels("") {

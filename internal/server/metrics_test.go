@@ -288,3 +288,37 @@ func TestMetricsOffByDefault(t *testing.T) {
 		t.Fatal("a metrics listener without server.metrics_addr")
 	}
 }
+
+// Resumes are counted: replayed (and the events replayed) or failed.
+func TestMetricsResumes(t *testing.T) {
+	s, url := metricsServer(t, nil)
+	a := s.Node().AppByID(config.DefaultAppID)
+	for _, d := range []string{"1", "2"} {
+		if err := s.Node().Publish(context.Background(), a, []string{"news"}, "e", d, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pos, _ := a.Position("news")
+	c, _ := connect(t, s)
+	c.Send(`{"event":"pusher:subscribe","data":{"channel":"news","since":{"epoch":"` + pos.Epoch + `","offset":0}}}`)
+	c.Expect("pusher_internal:subscription_succeeded")
+	c.Expect("e")
+	c.Expect("e")
+	c.Send(`{"event":"pusher:subscribe","data":{"channel":"other","since":{"epoch":"gone","offset":3}}}`)
+	c.Expect("pusher_internal:subscription_succeeded")
+	c.Expect("herald:resume_failed")
+	f := scrape(t, url, "")
+	for _, want := range []struct {
+		name   string
+		labels []string
+		v      float64
+	}{
+		{"herald_resumes_total", []string{"result", "replayed"}, 1},
+		{"herald_resumes_total", []string{"result", "failed"}, 1},
+		{"herald_resumed_events_total", nil, 2},
+	} {
+		if got := f.value(want.name, want.labels...); got != want.v {
+			t.Errorf("%s%v = %v, want %v", want.name, want.labels, got, want.v)
+		}
+	}
+}
