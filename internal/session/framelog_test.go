@@ -154,3 +154,15 @@ func TestServerClosesLoggedRateLimited(t *testing.T) {
 		t.Errorf("%d shutdown lines, want 1:\n%s", n, out)
 	}
 }
+
+// A WebSocket protocol failure (the transport fails the connection) is
+// logged like a server close: code and reason at info.
+func TestProtocolFailureLogged(t *testing.T) {
+	h, out := debugHarness(t, "app-secret-123")
+	h.mgr.log = slog.New(slog.NewTextHandler(out, nil)) // info
+	c := h.open()
+	c.Session.ProtocolFailure(1002, "reserved bits set")
+	if log := out.String(); !strings.Contains(log, `level=INFO msg="closing connection"`) || !strings.Contains(log, `code=1002 reason="reserved bits set"`) {
+		t.Errorf("protocol failure not logged at info with its code:\n%s", log)
+	}
+}

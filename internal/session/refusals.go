@@ -84,3 +84,10 @@ func (s *Session) logClose(level slog.Level, code int, reason string) {
 	}
 	s.log.Log(context.Background(), level, "closing connection", attrs...)
 }
+
+// ProtocolFailure logs a connection the transport fails for breaking the
+// WebSocket protocol (1002, 1007, 1009, …) like a server close: with its
+// code and reason at info, rate-limited per code.
+func (s *Session) ProtocolFailure(code int, reason string) {
+	s.logClose(slog.LevelInfo, code, reason)
+}

@@ -152,7 +152,7 @@ func (c *conn) control(br *bufio.Reader, h ws.Header) bool {
 // too (or the grace ends), so that closing a socket with unread data does
 // not reset the connection before the client has read our close.
 func (c *conn) fail(br *bufio.Reader, code ws.StatusCode, reason string) {
-	c.sess.Log().Debug("failing the websocket connection", "code", int(code), "reason", reason)
+	c.sess.ProtocolFailure(int(code), reason)
 	c.srv.mgr.CountClose(int(code))
 	c.sendControl(closeFrame(int(code), reason))
 	c.discard(br)

@@ -246,7 +246,7 @@ func (c *econn) message() {
 // ignores the client from then on, still reading so that the socket is not
 // closed with unread data (a reset that can destroy our close in flight).
 func (c *econn) fail(code ws.StatusCode, reason string) {
-	c.sess.Log().Debug("failing the websocket connection", "code", int(code), "reason", reason)
+	c.sess.ProtocolFailure(int(code), reason)
 	c.srv.mgr.CountClose(int(code))
 	c.discarding, c.msg, c.msgOp = true, nil, 0
 	c.sendControl(closeFrame(int(code), reason))
