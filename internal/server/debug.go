@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
@@ -69,11 +70,18 @@ func (s *Server) serveDebug() {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	s.dbg = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	s.log.Info("debug listener (pprof, /debug/stats)", "addr", s.dbgLn.Addr().String())
+	s.dbg = s.serveAside(s.dbgLn, mux, "debug listener (pprof, /debug/stats)")
+}
+
+// serveAside serves mux on ln, a listener beside the public one (debug,
+// metrics), until it is closed; what names it in the logs.
+func (s *Server) serveAside(ln net.Listener, mux *http.ServeMux, what string) *http.Server {
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.log.Info(what, "addr", ln.Addr().String())
 	go func() {
-		if err := s.dbg.Serve(s.dbgLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("debug listener stopped", "err", err)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error(what+" stopped", "err", err)
 		}
 	}()
+	return srv
 }

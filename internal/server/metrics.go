@@ -2,7 +2,6 @@ package server
 
 import (
 	"crypto/subtle"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -88,13 +87,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveMetricsListener() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", s.serveMetrics)
-	s.metSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	s.log.Info("metrics listener (GET /metrics)", "addr", s.metLn.Addr().String())
-	go func() {
-		if err := s.metSrv.Serve(s.metLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("metrics listener stopped", "err", err)
-		}
-	}()
+	s.metSrv = s.serveAside(s.metLn, mux, "metrics listener (GET /metrics)")
 }
 
 // apiEndpoint names the API endpoint of path (below the prefix) for the

@@ -315,7 +315,7 @@ func (s *Server) requestTimeout() time.Duration {
 
 func (s *Server) health(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/json")
-	if s.stopping.Load() || !s.mgr.Accepting() {
+	if !s.accepting() {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(`{"health":"stopping"}` + "\n"))
 		return

@@ -21,23 +21,32 @@ type statusAnswer struct {
 
 // status answers GET /test; while shutting down, 503 with "ok": false.
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	ok := s.accepting()
+	answerStatus(w, r, ok, statusAnswer{
+		OK:          ok,
+		Version:     s.version(),
+		Connections: s.mgr.Count(),
+		UptimeS:     int64(time.Since(s.started) / time.Second),
+	})
+}
+
+// accepting reports whether the server takes new clients (not stopping).
+func (s *Server) accepting() bool { return !s.stopping.Load() && s.mgr.Accepting() }
+
+// answerStatus writes a small status answer v for GET or HEAD, with 503
+// when ok is false; other methods get 405.
+func answerStatus(w http.ResponseWriter, r *http.Request, ok bool, v any) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		httpapi.WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET")
 		return
 	}
-	ans := statusAnswer{
-		OK:          !s.stopping.Load() && s.mgr.Accepting(),
-		Version:     s.version(),
-		Connections: s.mgr.Count(),
-		UptimeS:     int64(time.Since(s.started) / time.Second),
-	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	if !ans.OK {
+	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	b, _ := json.Marshal(ans) // a struct of plain fields: cannot fail
+	b, _ := json.Marshal(v) // structs of plain fields: cannot fail
 	_, _ = w.Write(append(b, '\n'))
 }
 
@@ -63,20 +72,9 @@ type readyAnswer struct {
 // before their sockets are closed. (In cluster mode, an unreachable
 // engine will make it 503 too.)
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		httpapi.WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET")
-		return
-	}
 	ans := readyAnswer{Ready: true}
-	if s.stopping.Load() || !s.mgr.Accepting() {
+	if !s.accepting() {
 		ans = readyAnswer{Reason: "draining: the server is shutting down"}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	if !ans.Ready {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	b, _ := json.Marshal(ans) // plain fields: cannot fail
-	_, _ = w.Write(append(b, '\n'))
+	answerStatus(w, r, ans.Ready, ans)
 }
