@@ -702,18 +702,22 @@ export async function readerSession(h, app) {
 }
 
 /**
- * A raw Server-Sent Events reader over node:http that keeps the exact text
- * received, for wire-format assertions. `until(pred)` waits until the text
- * satisfies pred (a string it must contain, or a function of the text).
+ * A raw streaming response read over node:http, keeping the exact text
+ * received, for wire-format assertions: `until(pred)` waits until the text
+ * satisfies pred (a string it must contain, or a function of the text),
+ * `waitEnd()` for the server to end the response. By default a GET asking
+ * for Server-Sent Events; `method`, `localAddress` and `body` for others
+ * (pusher-js's xhr_streaming receive is a POST with an empty body).
  */
 export class SSEReader {
-  constructor(url, headers = {}) {
+  constructor(url, headers = {}, { method = 'GET', localAddress, body } = {}) {
     this.text = '';
     this.status = undefined;
     this.headers = undefined;
     this.ended = false;
     this.waiters = [];
-    this.req = http.get(url, { headers: { Accept: 'text/event-stream', ...headers }, agent: false }, (res) => {
+    const hdrs = method === 'GET' ? { Accept: 'text/event-stream', ...headers } : { 'content-length': String(Buffer.byteLength(body ?? '')), ...headers };
+    this.req = http.request(url, { method, headers: hdrs, agent: false, localAddress }, (res) => {
       this.status = res.statusCode;
       this.headers = res.headers;
       res.setEncoding('utf8');
@@ -723,6 +727,7 @@ export class SSEReader {
       this._pump();
     });
     this.req.on('error', (err) => { this.error = err; this.ended = true; this._pump(); });
+    this.req.end(body ?? undefined);
     track(this);
   }
 

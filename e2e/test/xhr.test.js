@@ -14,9 +14,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe } from 'node:test';
 import {
-  APPS, WAIT, Echo, PusherClient, test, track, untrack, useHerald, startHerald, useAuthServer, rawConnect, dataOf,
+  APPS, WAIT, Echo, PusherClient, test, track, useHerald, startHerald, useAuthServer, rawConnect, dataOf,
   isEvent, subscribePrivate, subscribePresence, publisher, signedFetch, waitFor, withTimeout,
-  pusherClient, pusherSubscribe, waitState, nextOn, echoClient, clientOptions, uid,
+  pusherClient, pusherSubscribe, waitState, nextOn, echoClient, clientOptions, uid, SSEReader,
 } from '../lib/herald.js';
 
 // A small xhr_session_timeout, so that a client that goes away without a
@@ -190,56 +190,12 @@ async function openSession(hh, key = MAIN.key, opts = {}) {
   return s;
 }
 
-/**
- * A raw receive request kept open (xhr_streaming) over node:http, keeping
- * the exact text received: `until(pred)` waits for the text to satisfy
- * pred, `waitEnd()` for the server to end the response.
- */
-class TextStream {
+/** A raw xhr_streaming receive request kept open (see SSEReader). */
+const TextStream = class extends SSEReader {
   constructor(url, { localAddress } = {}) {
-    this.text = '';
-    this.ended = false;
-    this.waiters = [];
-    this.req = http.request(url, { method: 'POST', agent: false, localAddress, headers: { 'content-type': 'application/json', 'content-length': '0' } }, (res) => {
-      this.status = res.statusCode;
-      this.headers = res.headers;
-      res.setEncoding('utf8');
-      res.on('data', (c) => { this.text += c; this._pump(); });
-      res.on('end', () => { this.ended = true; this._pump(); });
-      res.on('error', () => { this.ended = true; this._pump(); });
-      this._pump();
-    });
-    this.req.on('error', (err) => { this.error = err; this.ended = true; this._pump(); });
-    this.req.end();
-    track(this);
+    super(url, { 'content-type': 'application/json' }, { method: 'POST', localAddress, body: '' });
   }
-
-  _pump() {
-    for (const w of [...this.waiters]) {
-      if (w.pred(this.text)) w.resolve(this.text);
-      else if (this.ended) w.reject(new Error(`stream ended (status ${this.status}${this.error ? `, ${this.error.message}` : ''}) while waiting for ${w.what}; got: ${JSON.stringify(this.text)}`));
-      else continue;
-      this.waiters.splice(this.waiters.indexOf(w), 1);
-    }
-  }
-
-  until(pred, timeout = WAIT) {
-    const what = pred.toString();
-    return withTimeout(new Promise((resolve, reject) => {
-      this.waiters.push({ pred, what, resolve, reject });
-      this._pump();
-    }), timeout, `stream text matching ${what}; got: ${JSON.stringify(this.text)}`);
-  }
-
-  waitEnd(timeout = WAIT) {
-    return withTimeout(new Promise((resolve) => {
-      this.waiters.push({ pred: () => this.ended, what: 'end', resolve, reject: resolve });
-      this._pump();
-    }), timeout, `the server to end the stream; got: ${JSON.stringify(this.text)}`);
-  }
-
-  close() { untrack(this); this.req.destroy(); }
-}
+};
 
 const lineCount = (n) => (t) => t.split('\n').length > n;
 
