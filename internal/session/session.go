@@ -224,6 +224,9 @@ func (s *Session) Closed() {
 	s.queue = nil
 	s.qmu.Unlock()
 
+	// Forgotten first: once others see this session's member_removed,
+	// the manager no longer counts it.
+	s.mgr.forget(s)
 	for ch, uid := range subs {
 		s.app.Unsubscribe(ch, s, uid)
 	}
@@ -231,7 +234,6 @@ func (s *Session) Closed() {
 		s.app.SignOut(s, *user)
 	}
 	s.app.Disconnect()
-	s.mgr.forget(s)
 }
 
 // Handle processes one inbound message. Once the session is closing it
