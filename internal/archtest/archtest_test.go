@@ -31,6 +31,7 @@ var layers = map[string]int{
 	"internal/session":           3,
 	"internal/httpapi":           3,
 	"internal/feed":              3,
+	"internal/dashboard":         3, // the web dashboard: node state, a log tee, the page
 	"internal/transport/ws":      4,
 	"internal/transport/poll":    4,
 	"internal/probe":             4,

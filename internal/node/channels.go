@@ -29,6 +29,8 @@ type Channels interface {
 	Members(name string) []pusher.Member
 	// FlushCounts sends the changed subscription counts (see hub.Hub).
 	FlushCounts() []hub.CountChange
+	// ChannelCount is the number of occupied channels, read cheaply.
+	ChannelCount() int
 }
 
 var _ Channels = (*hub.Hub)(nil)

@@ -76,6 +76,7 @@ type App struct {
 
 	conns atomic.Int64
 	watch watchers // HTTP readers waiting for channels' next events
+	taps  taps     // the dashboard's copies of deliveries
 
 	// Resumes (subscribes with since): served with a replay, failed
 	// (herald:resume_failed), and the events replayed; for metrics.
@@ -223,6 +224,7 @@ func (n *Node) deliver(m broker.Message) {
 		n.fanOut.Observe(float64(sent))
 	}
 	a.watch.notify(m.Channel)
+	a.taps.send(m.Channel, m.Frame, m.Exclude)
 }
 
 // FlushSubscriptionCounts sends pusher_internal:subscription_count to the
