@@ -1,6 +1,9 @@
 package broker
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Position is a place in a channel's history: the epoch names one unbroken
 // run of offsets (a new epoch means the history behind older offsets was
@@ -63,6 +66,13 @@ type History interface {
 	// the error is deliver's when the caller delivered its own frame (a
 	// frame delivered by another caller has its error reported elsewhere).
 	//
+	// A History that is also the cluster's Broker (a Publisher: Redis)
+	// never calls deliver: it publishes the finished frame itself, in the
+	// same atomic step that numbers it, and every node's Handler gets it
+	// in offset order — this node's before any later Read of the channel
+	// on this node runs. Callers that know the message's Exclude and
+	// Cache use Publisher.AppendPublish instead, which carries them.
+	//
 	// With a non-empty key the publish is idempotent: when the channel's
 	// history still holds an event appended with the same key, frame is
 	// neither stored nor delivered, and the answer is that event's
@@ -81,4 +91,20 @@ type History interface {
 	// since means "nothing seen yet": it is served from the start of the
 	// channel's epoch (offset 1) while history still holds that start.
 	Read(app, channel string, lim HistoryLimits, since Position, fn Reader)
+}
+
+// Publisher is a History that is also the cluster's Broker: the engine
+// numbers, stores and publishes a message in one atomic step, so the
+// order every node delivers a channel in is the order its offsets were
+// given, whichever node published. A node publishes to a channel with
+// history through AppendPublish when its History is a Publisher, and
+// through History.AppendOnce with the Broker as deliver otherwise.
+type Publisher interface {
+	History
+	// AppendPublish is AppendOnce for m (m.Frame is numbered as frame
+	// is there), delivered through every node's Handler with m's
+	// Exclude and Cache instead of through a deliver callback. The error
+	// is the engine's: m was maybe not numbered and not delivered (retry
+	// with the same key to publish it exactly once).
+	AppendPublish(ctx context.Context, m Message, lim HistoryLimits, key string) (pos Position, dup bool, err error)
 }

@@ -77,7 +77,7 @@ func TestDoctorTypos(t *testing.T) {
 		t.Fatalf("SECRT: exit %d\n%s", code, out)
 	}
 	code, out, _ = run("doctor", "--env", writeTemp(t, ".env", readmeLaravelEnv(t)+"REVERB_SCALING_ENABLED=true\n"))
-	if code != 0 || !strings.Contains(out, "! warning REVERB_SCALING_ENABLED=true: Herald runs as a single node") {
+	if code != 0 || !strings.Contains(out, "! warning REVERB_SCALING_ENABLED=true but neither REDIS_URL nor REDIS_HOST is set: Herald runs as a single node") {
 		t.Fatalf("scaling: exit %d\n%s", code, out)
 	}
 }
@@ -238,7 +238,7 @@ func TestServeBuiltInAppOnLoopback(t *testing.T) {
 	for _, want := range []string{
 		`msg=configuration config_file=none env_file=none`,
 		`msg="serving app" app=herald-app key=herald-key enabled=true built_in=true`,
-		`environment: REVERB_SCALING_ENABLED=true: Herald does not implement Reverb's Redis scaling yet and runs as a single node`,
+		`environment: REVERB_SCALING_ENABLED=true but neither REDIS_URL nor REDIS_HOST is set: Herald runs as a single node`,
 		`addr=127.0.0.1:` + port,
 	} {
 		if !strings.Contains(errOut, want) {

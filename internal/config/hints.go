@@ -74,9 +74,9 @@ func (g *gathered) misspelledHint(meant string) string {
 // would Laravel).
 func (g *gathered) warnings() []string {
 	var out []string
-	if v, ok := g.vars["REVERB_SCALING_ENABLED"]; ok && Truthy(v.value) {
-		out = append(out, fmt.Sprintf("%s=%s: Herald does not implement Reverb's Redis scaling yet and runs as a single node: "+
-			"events published to this server reach only the connections of this server, so run one Herald (not several behind a load balancer)", v.src, v.value))
+	if v, ok := g.vars["REVERB_SCALING_ENABLED"]; ok && Truthy(v.value) && !g.redisGiven() {
+		out = append(out, fmt.Sprintf("%s=%s but neither REDIS_URL nor REDIS_HOST is set: Herald runs as a single node: "+
+			"events published to this server reach only the connections of this server; set REDIS_URL (or REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, REDIS_DB) to share them through Redis", v.src, v.value))
 	}
 	names := make([]string, 0, len(g.vars))
 	for name := range g.vars {

@@ -60,8 +60,8 @@ func TestWarnings(t *testing.T) {
 	inDir(t, map[string]string{".env": "REVERB_APP_ID=1\nREVERB_APP_KEY=k\nREVERB_APP_SECRET=s\nREVERB_SERVR_PORT=9000\nREVERB_SCALING_ENABLED=true\nREVERB_HOTS=x\nPUSHER_APP_KEY=p\n"})
 	cfg := load(t, Options{EnvFile: ".env", Environ: []string{"PATH=/bin", "REVERB_APP_PING_INTERVL=5"}})
 	want := []string{
-		".env:5: REVERB_SCALING_ENABLED=true: Herald does not implement Reverb's Redis scaling yet and runs as a single node: " +
-			"events published to this server reach only the connections of this server, so run one Herald (not several behind a load balancer)",
+		".env:5: REVERB_SCALING_ENABLED=true but neither REDIS_URL nor REDIS_HOST is set: Herald runs as a single node: " +
+			"events published to this server reach only the connections of this server; set REDIS_URL (or REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, REDIS_DB) to share them through Redis",
 		"environment: REVERB_APP_PING_INTERVL is not a variable Herald reads; did you mean REVERB_APP_PING_INTERVAL?",
 		".env:4: REVERB_SERVR_PORT is not a variable Herald reads; did you mean REVERB_SERVER_PORT?",
 	}

@@ -170,10 +170,16 @@ func (c *checker) scaling() {
 	if !ok || !config.Truthy(v) {
 		return
 	}
+	if _, _, url := c.get("REDIS_URL"); url {
+		return
+	}
+	if _, _, host := c.get("REDIS_HOST"); host {
+		return
+	}
 	c.add(Finding{Severity: Warning, Check: "scaling", Line: e.Line, Lines: []string{lineOf(e)},
-		Title: "REVERB_SCALING_ENABLED=" + v + ": Herald runs as a single node",
-		Why:   "Herald does not implement Reverb's Redis scaling yet: each Herald delivers only to its own connections, so behind a load balancer an event published to one server never reaches the sockets of another.",
-		Fix:   "Run one Herald (it holds tens of thousands of connections) and set REVERB_SCALING_ENABLED=false."})
+		Title: "REVERB_SCALING_ENABLED=" + v + " but neither REDIS_URL nor REDIS_HOST is set: Herald runs as a single node",
+		Why:   "Herald shares events between nodes through Redis, and reads where it is from REDIS_URL or REDIS_HOST (it does not guess 127.0.0.1 as Reverb does). Without them each Herald delivers only to its own connections, so behind a load balancer an event published to one server never reaches the sockets of another.",
+		Fix:   "Set REDIS_URL (or REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, REDIS_DB) to the Redis every Herald node shares, or REVERB_SCALING_ENABLED=false for one node."})
 }
 
 // exampleValues are credentials copied from docs and samples.

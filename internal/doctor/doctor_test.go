@@ -149,6 +149,8 @@ func TestEachFinding(t *testing.T) {
 		{"misspelled next to the real one", edit(base, "REVERB_SERVR_PORT=9000"), nil, "", []string{"warning typo 16"}},
 		{"scaling enabled", edit(base, "REVERB_SCALING_ENABLED=true"), nil, "", []string{"warning scaling 16"}},
 		{"scaling disabled", edit(base, "REVERB_SCALING_ENABLED=false"), nil, "", nil},
+		{"scaling on redis", edit(base, "REVERB_SCALING_ENABLED=true", "REDIS_URL=redis://10.0.0.9:6379/0"), nil, "", nil},
+		{"scaling on a redis host", edit(base, "REVERB_SCALING_ENABLED=true", "REDIS_HOST=10.0.0.9"), nil, "", nil},
 		{"vite missing", edit(base, "-VITE_REVERB_HOST"), nil, "", []string{"error vite 0"}},
 		{"vite literal differs", edit(base, "VITE_REVERB_PORT=6001"), nil, "", []string{"error vite 14"}},
 		{"vite pusher missing", edit(base, "BROADCAST_CONNECTION=pusher", "PUSHER_APP_KEY=f3a9c1e7b5d2a8c4e6f0", "PUSHER_APP_SECRET=9b7d5f3a1c8e6b4d2f0a7c5e3b1d9f8a", "PUSHER_HOST=localhost"), nil, "",

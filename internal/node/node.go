@@ -199,6 +199,10 @@ func (n *Node) publish(ctx context.Context, a *App, m broker.Message, key string
 	if !a.History.Covers(m.Channel) {
 		return broker.Position{}, n.broker.Publish(ctx, m)
 	}
+	if p, ok := n.history.(broker.Publisher); ok { // cluster engine: it publishes
+		pos, _, err := p.AppendPublish(ctx, m, a.historyLimits(), key)
+		return pos, err
+	}
 	ctx = context.WithoutCancel(ctx)
 	pos, _, err := n.history.AppendOnce(a.ID, m.Channel, a.historyLimits(), key, m.Frame, func(_ broker.Position, frame []byte) error {
 		m.Frame = frame

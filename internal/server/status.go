@@ -69,12 +69,14 @@ type readyAnswer struct {
 // ready answers GET /ready: whether this node should receive traffic.
 // /up says the process is alive; /ready turns 503 as soon as a graceful
 // stop begins (draining), so a load balancer stops sending new clients
-// before their sockets are closed. (In cluster mode, an unreachable
-// engine will make it 503 too.)
+// before their sockets are closed. In cluster mode it is 503 too while
+// the engine (Redis) is unreachable.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ans := readyAnswer{Ready: true}
 	if !s.accepting() {
 		ans = readyAnswer{Reason: "draining: the server is shutting down"}
+	} else if reason := s.clusterReady(); reason != "" {
+		ans = readyAnswer{Reason: reason}
 	}
 	answerStatus(w, r, ans.Ready, ans)
 }
