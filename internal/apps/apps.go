@@ -45,6 +45,11 @@ type Limits struct {
 	// of 200); over it the connection is closed with 4100.
 	MaxMessagesPerSecond int `yaml:"max_messages_per_second" json:"max_messages_per_second"`
 	MaxMessagesBurst     int `yaml:"max_messages_burst" json:"max_messages_burst"`
+	// MaxAPIRequestsPerSecond and MaxAPIRequestsBurst are the app's HTTP
+	// API budget (the REST API and /broadcast together, counted once the
+	// request is authenticated); over it, 429 with Retry-After.
+	MaxAPIRequestsPerSecond int `yaml:"max_api_requests_per_second" json:"max_api_requests_per_second"`
+	MaxAPIRequestsBurst     int `yaml:"max_api_requests_burst" json:"max_api_requests_burst"`
 }
 
 // DefaultLimits are Pusher's documented limits, and Herald's own where
@@ -72,6 +77,11 @@ var DefaultLimits = Limits{
 	// held to 10/s) and far below a flood.
 	MaxMessagesPerSecond: 100,
 	MaxMessagesBurst:     200,
+	// A ceiling, not a throttle: above what one node serves (about 20,000
+	// requests a second measured on 2 cores); set lower to cap a runaway
+	// publisher before it costs everyone else.
+	MaxAPIRequestsPerSecond: 50_000,
+	MaxAPIRequestsBurst:     100_000,
 }
 
 // WithDefaults returns l with every zero field set to its default.
@@ -97,6 +107,8 @@ func (l Limits) WithDefaults() Limits {
 	set(&l.MaxChannels, d.MaxChannels)
 	set(&l.MaxMessagesPerSecond, d.MaxMessagesPerSecond)
 	set(&l.MaxMessagesBurst, d.MaxMessagesBurst)
+	set(&l.MaxAPIRequestsPerSecond, d.MaxAPIRequestsPerSecond)
+	set(&l.MaxAPIRequestsBurst, d.MaxAPIRequestsBurst)
 	return l
 }
 

@@ -21,6 +21,7 @@ const usage = `Herald — a Pusher-protocol broadcasting server for Laravel and 
 
 Usage:
   herald [serve] [flags]   run the server (the default command)
+  herald restart           ask the running servers to drain and exit (the supervisor restarts them)
   herald demo              a live helpdesk and an Echo dashboard on a local Herald
   herald doctor            check a Laravel .env for broadcasting mistakes
   herald ping [URL]        check a deployment end to end
@@ -46,6 +47,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		return serve(args, stdout, stderr, implicit)
+	case "restart":
+		return restart(args, stdout, stderr)
 	case "demo":
 		return runDemo(args, stdout, stderr)
 	case "doctor":

@@ -81,8 +81,12 @@ func serveFlags(w io.Writer, overview bool) (*flag.FlagSet, *serveOptions) {
 		}
 	})
 	str(&o.Transport, "transport", "epoll (event-driven, default on Linux) or goroutine")
-	str(&o.DebugAddr, "debug-addr", "serve pprof and /debug/stats on this address (e.g. 127.0.0.1:6060; keep it private)")
+	str(&o.DebugAddr, "debug-addr", "serve pprof on this address (e.g. 127.0.0.1:6060; keep it private)")
 	str(&o.MetricsAddr, "metrics-addr", "serve GET /metrics (Prometheus) on this address (HERALD_METRICS_ADDR; e.g. 127.0.0.1:9100)")
+	str(&o.Cluster, "cluster", "share events and history with other nodes through Redis: redis://[user:password@]host:port/db or rediss:// (HERALD_CLUSTER_URL)")
+	str(&o.TLSCert, "tls-cert", "serve https:// and wss:// with this PEM certificate chain (HERALD_TLS_CERT; with --tls-key; reloaded on SIGHUP)")
+	str(&o.TLSKey, "tls-key", "the certificate's PEM private key (HERALD_TLS_KEY)")
+	str(&o.PIDFile, "pid-file", "write the process id here for herald restart (default $XDG_RUNTIME_DIR or /tmp/herald-PORT.pid; off for none)")
 	return fs, so
 }
 
@@ -138,6 +142,7 @@ func serveContext(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		log.Warn("no app configured: running the built-in development app; its credentials are public, do not use them in production")
 		printBanner(stdout, cfg, srv.Addr().String())
 	}
+	defer lifecycle(ctx, cfg, srv, log)()
 	if err := srv.Serve(ctx); err != nil {
 		log.Error("server failed", "err", err)
 		return 1

@@ -32,6 +32,7 @@ type Config struct {
 	Server  Server
 	Log     Log
 	History History
+	Cluster Cluster // the scale-out engine (cluster.go); none by default
 	Apps    []*apps.App
 	// DefaultApp is true when no app was configured anywhere and the
 	// built-in development app is used.
@@ -69,6 +70,10 @@ type Server struct {
 	// requests with "Authorization: Bearer <token>"; at least
 	// MinMetricsTokenLength characters.
 	MetricsToken string
+	// DashboardToken, or DashboardUser with DashboardPassword, turns on
+	// the web dashboard at {path}/dashboard behind that token or those
+	// basic-auth credentials; with neither it is off (never open).
+	DashboardToken, DashboardUser, DashboardPassword string
 	// WriteTimeout is how long a socket may refuse our data before it is
 	// dropped (a client that stopped reading).
 	WriteTimeout time.Duration
@@ -84,7 +89,41 @@ type Server struct {
 	// transports (xhr_streaming, xhr_polling) lives without a receive
 	// request before it is closed like a dropped socket; 0 means 10 s.
 	XHRSessionTimeout time.Duration
+	// TLSCert and TLSKey are PEM files (certificate chain, private key);
+	// set together, the main listener serves https:// and wss:// on the
+	// one port, and SIGHUP reloads them (tls.go).
+	TLSCert, TLSKey string
+	// DrainWindow spreads a graceful stop's 4200 closes evenly over this
+	// long, in random order, so clients do not all reconnect at once; 0
+	// closes them all at once. Shorter than ShutdownTimeout.
+	DrainWindow time.Duration
+	// PIDFile is where serve writes its process id for herald restart;
+	// "" means herald-PORT.pid in $XDG_RUNTIME_DIR or the temp directory,
+	// PIDFileOff writes none.
+	PIDFile string
+	// TrustedProxies are the addresses and CIDR prefixes (a load balancer,
+	// nginx) whose X-Forwarded-For names the client; from anyone else the
+	// header is ignored. The client address is what per-address limits,
+	// logs and HTTP-transport sessions use.
+	TrustedProxies []string
+	// MaxConnectionsPerIP caps one client address's open connections;
+	// MaxNewConnectionsPerIP its new connections per second (bursts of
+	// twice that). 0: no limit. Over either, 4100 (reconnect later).
+	MaxConnectionsPerIP, MaxNewConnectionsPerIP int
+	// MaxPendingHandshakes caps the connections that have not finished
+	// sending their first request (a slowloris); past it the oldest such
+	// connection is closed. 0 means DefaultMaxPendingHandshakes.
+	MaxPendingHandshakes int
+	// HeaderTimeout is how long a connection may take to send its first
+	// request line and headers (the WebSocket handshake included); 0
+	// means 10 s.
+	HeaderTimeout time.Duration
 }
+
+// DefaultMaxPendingHandshakes is server.max_pending_handshakes' default:
+// far above the handshakes in flight on a busy node (each takes
+// milliseconds), far below what exhausts memory or file descriptors.
+const DefaultMaxPendingHandshakes = 10000
 
 // History is the node-wide channel-history setting (per-app settings are
 // in apps.App.History).
@@ -121,6 +160,10 @@ type Overrides struct {
 	Transport   *string
 	DebugAddr   *string
 	MetricsAddr *string
+	TLSCert     *string
+	TLSKey      *string
+	PIDFile     *string
+	Cluster     *string
 }
 
 // Options say where Load reads from.
@@ -169,7 +212,7 @@ func Default() *Config {
 	a := NewApp()
 	a.ID, a.Key, a.Secret = DefaultAppID, DefaultAppKey, DefaultAppSecret
 	return &Config{
-		Server:     Server{Host: LoopbackHost, Port: 8080, ShutdownTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, CoalesceWindow: 5 * time.Millisecond},
+		Server:     Server{Host: LoopbackHost, Port: 8080, ShutdownTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, CoalesceWindow: 5 * time.Millisecond, DrainWindow: DefaultDrainWindow},
 		Log:        Log{Level: "info", Format: "text"},
 		Apps:       []*apps.App{a},
 		DefaultApp: true,

@@ -60,8 +60,8 @@ func TestLoadNothing(t *testing.T) {
 		t.Fatalf("DefaultApp %v, %d apps", c.DefaultApp, len(c.Apps))
 	}
 	sameApp(t, c.Apps[0], devApp())
-	want := Server{Host: "127.0.0.1", Port: 8080, Path: "", ShutdownTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, CoalesceWindow: 5 * time.Millisecond}
-	if c.Server != want || c.Log != (Log{Level: "info", Format: "text"}) {
+	want := Server{Host: "127.0.0.1", Port: 8080, Path: "", ShutdownTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, CoalesceWindow: 5 * time.Millisecond, DrainWindow: DefaultDrainWindow}
+	if !reflect.DeepEqual(c.Server, want) || c.Log != (Log{Level: "info", Format: "text"}) {
 		t.Errorf("server %+v log %+v", c.Server, c.Log)
 	}
 	d := Default()
@@ -115,8 +115,8 @@ apps:
 func TestLoadFile(t *testing.T) {
 	inDir(t, map[string]string{"herald.yaml": fullYAML})
 	c := load(t, Options{File: "herald.yaml"})
-	wantServer := Server{Host: "127.0.0.1", Port: 9000, Path: "/ws", ShutdownTimeout: 2 * time.Minute, Transport: "goroutine", DebugAddr: "127.0.0.1:6060", WriteTimeout: 10 * time.Second, CoalesceWindow: 0, XHRSessionTimeout: 3 * time.Second}
-	if c.DefaultApp || c.Server != wantServer || c.Log != (Log{Level: "debug", Format: "json", Debug: true}) || len(c.Apps) != 2 {
+	wantServer := Server{Host: "127.0.0.1", Port: 9000, Path: "/ws", ShutdownTimeout: 2 * time.Minute, Transport: "goroutine", DebugAddr: "127.0.0.1:6060", WriteTimeout: 10 * time.Second, CoalesceWindow: 0, XHRSessionTimeout: 3 * time.Second, DrainWindow: DefaultDrainWindow}
+	if c.DefaultApp || !reflect.DeepEqual(c.Server, wantServer) || c.Log != (Log{Level: "debug", Format: "json", Debug: true}) || len(c.Apps) != 2 {
 		t.Fatalf("loaded %+v", c)
 	}
 	limits := apps.DefaultLimits
@@ -244,8 +244,8 @@ func TestLoadFlags(t *testing.T) {
 		Host: ptr("::1"), Port: ptr(7000), Path: ptr("/p"), AppID: ptr("fid"), AppKey: ptr("fkey"), AppSecret: ptr("fsecret"),
 		LogLevel: ptr("warn"), LogFormat: ptr("json"), Transport: ptr("epoll"), DebugAddr: ptr("127.0.0.1:6061"), Debug: ptr(true),
 	}})
-	wantServer := Server{Host: "::1", Port: 7000, Path: "/p", ShutdownTimeout: 10 * time.Second, Transport: "epoll", DebugAddr: "127.0.0.1:6061", WriteTimeout: 10 * time.Second, CoalesceWindow: 5 * time.Millisecond}
-	if c.DefaultApp || c.Server != wantServer || c.Log != (Log{Level: "warn", Format: "json", Debug: true}) {
+	wantServer := Server{Host: "::1", Port: 7000, Path: "/p", ShutdownTimeout: 10 * time.Second, Transport: "epoll", DebugAddr: "127.0.0.1:6061", WriteTimeout: 10 * time.Second, CoalesceWindow: 5 * time.Millisecond, DrainWindow: DefaultDrainWindow}
+	if c.DefaultApp || !reflect.DeepEqual(c.Server, wantServer) || c.Log != (Log{Level: "warn", Format: "json", Debug: true}) {
 		t.Fatalf("%+v", c)
 	}
 	want := devApp()

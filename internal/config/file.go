@@ -162,6 +162,8 @@ func (r *fileReader) top(root *yaml.Node) (definesApps bool) {
 			definesApps = r.apps(v)
 		case "history":
 			r.mapping(v, path, r.historyField)
+		case "cluster":
+			r.mapping(v, path, r.clusterField)
 		default:
 			r.errorf(k, path, "unknown key")
 		}
@@ -221,6 +223,12 @@ func (r *fileReader) serverField(path, key string, k, v *yaml.Node) {
 		r.str(v, path, &s.MetricsAddr)
 	case "metrics_token":
 		r.str(v, path, &s.MetricsToken)
+	case "dashboard_token":
+		r.str(v, path, &s.DashboardToken)
+	case "dashboard_user":
+		r.str(v, path, &s.DashboardUser)
+	case "dashboard_password":
+		r.str(v, path, &s.DashboardPassword)
 	case "write_timeout":
 		r.duration(v, path, &s.WriteTimeout)
 	case "coalesce_window":
@@ -229,6 +237,24 @@ func (r *fileReader) serverField(path, key string, k, v *yaml.Node) {
 		r.duration(v, path, &s.RequestTimeout)
 	case "xhr_session_timeout":
 		r.duration(v, path, &s.XHRSessionTimeout)
+	case "tls_cert":
+		r.str(v, path, &s.TLSCert)
+	case "tls_key":
+		r.str(v, path, &s.TLSKey)
+	case "drain_window":
+		r.duration(v, path, &s.DrainWindow)
+	case "pid_file":
+		r.str(v, path, &s.PIDFile)
+	case "trusted_proxies":
+		r.strList(v, path, &s.TrustedProxies)
+	case "max_connections_per_ip":
+		r.integer(v, path, &s.MaxConnectionsPerIP)
+	case "max_new_connections_per_ip":
+		r.integer(v, path, &s.MaxNewConnectionsPerIP)
+	case "max_pending_handshakes":
+		r.integer(v, path, &s.MaxPendingHandshakes)
+	case "header_timeout":
+		r.duration(v, path, &s.HeaderTimeout)
 	default:
 		r.errorf(k, path, "unknown key")
 		return

@@ -28,14 +28,16 @@ func Load(opts Options) (*Config, error) {
 		errs = append(errs, ferrs...)
 	}
 	g, serrs := collect(opts)
+	reverbCluster(g)
 	errs = append(errs, serrs...)
 	errs = append(errs, applyText(cfg, g, fileApps)...)
 	cfg.defaultHost()
+	cfg.defaultDrain()
 	errs = append(errs, cfg.problems()...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	cfg.Warnings = g.warnings()
+	cfg.Warnings = append(g.warnings(), cfg.openOrigins(g)...)
 	return cfg, nil
 }
 
@@ -60,6 +62,26 @@ var overridable = []textSetting{
 	{"", "debug-addr", "server.debug_addr", func(c *Config, _ *apps.App, v string) error { c.Server.DebugAddr = v; return nil }},
 	{"HERALD_METRICS_ADDR", "metrics-addr", "server.metrics_addr", func(c *Config, _ *apps.App, v string) error { c.Server.MetricsAddr = v; return nil }},
 	{"HERALD_METRICS_TOKEN", "", "server.metrics_token", func(c *Config, _ *apps.App, v string) error { c.Server.MetricsToken = v; return nil }},
+	{"HERALD_TRUSTED_PROXIES", "", "server.trusted_proxies", func(c *Config, _ *apps.App, v string) error {
+		c.Server.TrustedProxies = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+		return nil
+	}},
+	{"HERALD_DASHBOARD_TOKEN", "", "server.dashboard_token", func(c *Config, _ *apps.App, v string) error { c.Server.DashboardToken = v; return nil }},
+	{"HERALD_DASHBOARD_USER", "", "server.dashboard_user", func(c *Config, _ *apps.App, v string) error { c.Server.DashboardUser = v; return nil }},
+	{"HERALD_DASHBOARD_PASSWORD", "", "server.dashboard_password", func(c *Config, _ *apps.App, v string) error { c.Server.DashboardPassword = v; return nil }},
+	// Reverb reads no TLS variable itself (its config/reverb.php takes
+	// options.tls.local_cert and local_pk); these are the names Laravel
+	// apps commonly wire there, read below Herald's own.
+	{"REVERB_TLS_CERT_PATH", "", "server.tls_cert", func(c *Config, _ *apps.App, v string) error { c.Server.TLSCert = v; return nil }},
+	{"REVERB_TLS_KEY_PATH", "", "server.tls_key", func(c *Config, _ *apps.App, v string) error { c.Server.TLSKey = v; return nil }},
+	{"HERALD_TLS_CERT", "tls-cert", "server.tls_cert", func(c *Config, _ *apps.App, v string) error { c.Server.TLSCert = v; return nil }},
+	{"HERALD_TLS_KEY", "tls-key", "server.tls_key", func(c *Config, _ *apps.App, v string) error { c.Server.TLSKey = v; return nil }},
+	// The cluster engine: Reverb's REVERB_SCALING_ENABLED with REDIS_*
+	// comes in as cluster.url too (reverbCluster), below Herald's own.
+	{"HERALD_CLUSTER_URL", "cluster", "cluster.url", func(c *Config, _ *apps.App, v string) error { c.Cluster.URL = v; return nil }},
+	{"REVERB_SCALING_CHANNEL", "", "cluster.prefix", func(c *Config, _ *apps.App, v string) error { c.Cluster.Prefix = v; return nil }},
+	{"HERALD_CLUSTER_PREFIX", "", "cluster.prefix", func(c *Config, _ *apps.App, v string) error { c.Cluster.Prefix = v; return nil }},
+	{"", "pid-file", "server.pid_file", func(c *Config, _ *apps.App, v string) error { c.Server.PIDFile = v; return nil }},
 	{"", "log-level", "log.level", func(c *Config, _ *apps.App, v string) error { c.Log.Level = v; return nil }},
 	{"", "log-format", "log.format", func(c *Config, _ *apps.App, v string) error { c.Log.Format = v; return nil }},
 	{"", "debug", "log.debug", func(c *Config, _ *apps.App, v string) error { return setBool(&c.Log.Debug, v) }},
@@ -172,7 +194,8 @@ func flagValues(f Overrides) map[string]string {
 	for name, v := range map[string]*string{
 		"host": f.Host, "path": f.Path, "app-id": f.AppID, "app-key": f.AppKey, "app-secret": f.AppSecret,
 		"log-level": f.LogLevel, "log-format": f.LogFormat, "transport": f.Transport, "debug-addr": f.DebugAddr,
-		"metrics-addr": f.MetricsAddr,
+		"metrics-addr": f.MetricsAddr, "tls-cert": f.TLSCert, "tls-key": f.TLSKey, "pid-file": f.PIDFile,
+		"cluster": f.Cluster,
 	} {
 		if v != nil {
 			out[name] = *v

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/herald-ws/herald/internal/apps"
+	"github.com/herald-ws/herald/internal/peer"
 	"github.com/herald-ws/herald/internal/pusher"
 )
 
@@ -27,6 +28,7 @@ func (c *Config) problems() []error {
 	v := &validator{c: c}
 	v.server()
 	v.log()
+	v.cluster()
 	if c.History.MaxBytes < 0 {
 		v.bad("history.max_bytes", "must be 0 (the default, 64 MiB) or more (got %d)", c.History.MaxBytes)
 	}
@@ -99,6 +101,10 @@ func (v *validator) server() {
 		v.bad("server.transport", "must be one of epoll, goroutine (got %q)", s.Transport)
 	}
 	v.metrics()
+	v.dashboard()
+	v.peers()
+	v.tls()
+	v.drain()
 }
 
 // metrics checks the /metrics settings: a listen address host:port, and a
@@ -121,6 +127,56 @@ func (v *validator) metrics() {
 		}
 	}
 }
+
+// dashboard checks the dashboard's credentials: a token as strong as the
+// metrics token, or a user with a password long enough not to be guessed.
+func (v *validator) dashboard() {
+	s := v.c.Server
+	if t := s.DashboardToken; t != "" {
+		switch {
+		case len(t) < MinMetricsTokenLength:
+			v.bad("server.dashboard_token", "must be at least %d characters (got %d); generate one with: openssl rand -hex 24", MinMetricsTokenLength, len(t))
+		case strings.IndexFunc(t, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0:
+			v.bad("server.dashboard_token", "must be printable ASCII without spaces (it is sent in a URL and as \"Authorization: Bearer <token>\")")
+		}
+	}
+	switch u, p := s.DashboardUser, s.DashboardPassword; {
+	case u == "" && p != "":
+		v.bad("server.dashboard_password", "is set without server.dashboard_user: basic auth needs both")
+	case u != "" && p == "":
+		v.bad("server.dashboard_user", "is set without server.dashboard_password: basic auth needs both")
+	case strings.Contains(u, ":"):
+		v.bad("server.dashboard_user", "must not contain ':' (basic auth separates user and password with it)")
+	case p != "" && len(p) < MinDashboardPasswordLength:
+		v.bad("server.dashboard_password", "must be at least %d characters (got %d)", MinDashboardPasswordLength, len(p))
+	}
+}
+
+// peers checks the client-address settings.
+func (v *validator) peers() {
+	s := v.c.Server
+	if _, err := peer.ParseTrusted(s.TrustedProxies); err != nil {
+		v.bad("server.trusted_proxies", "%v", err)
+	}
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"max_connections_per_ip", s.MaxConnectionsPerIP}, {"max_new_connections_per_ip", s.MaxNewConnectionsPerIP}, {"max_pending_handshakes", s.MaxPendingHandshakes}} {
+		if f.n < 0 {
+			v.bad("server."+f.name, "must be 0 (no limit) or more (got %d)", f.n)
+		}
+	}
+	if s.HeaderTimeout < 0 {
+		v.bad("server.header_timeout", "must be 0 (the default, 10s) or more (got %s)", s.HeaderTimeout)
+	}
+}
+
+// MinDashboardPasswordLength keeps the dashboard's basic-auth password
+// out of guessing range.
+const MinDashboardPasswordLength = 12
+
+// DashboardOn reports whether the dashboard has credentials (and so is on).
+func (s Server) DashboardOn() bool { return s.DashboardToken != "" || s.DashboardUser != "" }
 
 // checkPath explains what is wrong with a server path, or returns "".
 func checkPath(p string) string {
@@ -249,6 +305,8 @@ func limitFields(l *apps.Limits) []limitField {
 		{"max_channels", &l.MaxChannels},
 		{"max_messages_per_second", &l.MaxMessagesPerSecond},
 		{"max_messages_burst", &l.MaxMessagesBurst},
+		{"max_api_requests_per_second", &l.MaxAPIRequestsPerSecond},
+		{"max_api_requests_burst", &l.MaxAPIRequestsBurst},
 	}
 }
 

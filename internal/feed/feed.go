@@ -224,12 +224,13 @@ func (h *Handler) sessionTTL() time.Duration {
 // warn logs a refused request at warn, rate-limited per reason.
 func (h *Handler) warn(r *http.Request, a *node.App, reason, detail string) {
 	ok, suppressed := h.warns.Allow(reason)
-	if !ok {
-		return
-	}
 	args := []any{"app", a.ID, "reason", reason, "remote", r.RemoteAddr}
 	if detail != "" {
 		args = append(args, "detail", clip(detail))
+	}
+	if !ok { // over the rate: at debug (--debug, the dashboard's console)
+		h.log.Debug("feed request refused", args...)
+		return
 	}
 	if suppressed > 0 {
 		args = append(args, "suppressed", suppressed)

@@ -49,6 +49,9 @@ func (h *Handler) authenticate(req *request) error {
 		return &apiError{status: http.StatusForbidden, msg: "app " + a.ID + " is disabled", reason: "app disabled"}
 	}
 	req.app = a
+	if err := h.spend(a); err != nil {
+		return err
+	}
 	if err := h.readBody(req); err != nil {
 		return err
 	}

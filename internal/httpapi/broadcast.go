@@ -123,6 +123,9 @@ func (h *Handler) broadcast(req *request) (*broadcastResult, error) {
 	if !a.Enabled {
 		return nil, &apiError{status: http.StatusForbidden, msg: "app " + a.ID + " is disabled", reason: "app disabled"}
 	}
+	if err := h.spend(a); err != nil {
+		return nil, err
+	}
 	if err := h.readBody(req); err != nil {
 		return nil, err
 	}

@@ -67,12 +67,17 @@ type Handler struct {
 	tokens []appToken // the apps with a broadcast token
 
 	inFlight atomic.Int64
-	busy     atomic.Int64 // requests refused for MaxInFlight
+	busy     atomic.Int64        // requests refused for MaxInFlight
+	rates    map[*node.App]*rate // read-only after New
 }
 
 // New returns the API handler.
 func New(n *node.Node, prefix string, log *slog.Logger) *Handler {
-	return &Handler{node: n, prefix: prefix, log: log, warns: ratelog.New(0, 0), now: time.Now, tokens: broadcastTokens(n)}
+	h := &Handler{node: n, prefix: prefix, log: log, warns: ratelog.New(0, 0), now: time.Now, tokens: broadcastTokens(n), rates: map[*node.App]*rate{}}
+	for _, a := range n.Apps() {
+		h.rates[a] = newRate(a.Limits.MaxAPIRequestsPerSecond, a.Limits.MaxAPIRequestsBurst)
+	}
+	return h
 }
 
 // Busy is the number of requests refused with 503 because MaxInFlight
@@ -88,6 +93,8 @@ type apiError struct {
 	msg    string
 	reason string
 	detail string
+	// retryAfter, when set, is the Retry-After header's seconds.
+	retryAfter string
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -184,6 +191,9 @@ func (h *Handler) refuse(w http.ResponseWriter, req *request, err error) {
 		ae = errorf(http.StatusInternalServerError, "%s", err.Error())
 	}
 	h.logRefusal(req, ae)
+	if ae.retryAfter != "" {
+		w.Header().Set("Retry-After", ae.retryAfter)
+	}
 	if !req.bodyRead && req.r.ContentLength != 0 {
 		w.Header().Set("Connection", "close")
 		_ = req.rc.SetReadDeadline(earliest(req.deadline, time.Now().Add(refusalLinger)))
@@ -213,12 +223,13 @@ func (h *Handler) logRefusal(req *request, ae *apiError) {
 		return
 	}
 	ok, suppressed := h.warns.Allow("api: " + ae.reason)
-	if !ok {
-		return
-	}
 	attrs := []any{"reason", ae.reason, "app", clip(req.appID), "remote", r.RemoteAddr, "method", r.Method, "status", ae.status}
 	if ae.detail != "" {
 		attrs = append(attrs, "detail", clip(ae.detail))
+	}
+	if !ok { // over the rate: at debug (--debug, the dashboard's console)
+		h.log.Debug("api request refused", attrs...)
+		return
 	}
 	if suppressed > 0 {
 		attrs = append(attrs, "suppressed", suppressed)

@@ -33,6 +33,8 @@ var (
 	descStalled     = desc("herald_stalled_clients_dropped_total", "Clients dropped because the socket took none of our data for server.write_timeout.")
 	descPanics      = desc("herald_connection_panics_total", "Panics recovered on connection goroutines (each closed only its connection; anything but 0 is a bug).")
 	descAPIBusy     = desc("herald_api_requests_refused_busy_total", "HTTP API requests refused with 503 at the in-flight cap.")
+	descIPRefused   = desc("herald_connections_refused_per_ip_total", "Connections refused with 4100 by server.max_connections_per_ip or max_new_connections_per_ip.")
+	descEvicted     = desc("herald_handshakes_evicted_total", "Connections closed unfinished at server.max_pending_handshakes (slowloris).")
 	descReaders     = desc("herald_http_readers", "HTTP readers held now (long-polls waiting, SSE streams).")
 	descReadersBusy = desc("herald_http_readers_refused_busy_total", "HTTP readers refused with 503 at history.max_readers.")
 	descHistory     = desc("herald_history_bytes", "Memory held by channel history on this node.")
@@ -49,7 +51,7 @@ var (
 var allDescs = []*prometheus.Desc{
 	descConns, descConnsTotal, descCloses, descChannels, descSubs,
 	descMsgIn, descBytesIn, descMsgOut, descBytesOut,
-	descSlow, descStalled, descPanics, descAPIBusy, descReaders, descReadersBusy, descHistory,
+	descSlow, descStalled, descPanics, descAPIBusy, descIPRefused, descEvicted, descReaders, descReadersBusy, descHistory,
 	descResumes, descReplayed,
 	descWHQueued, descWHDelivered, descWHDropped, descWHPending, descWHFailed, descWHRetried,
 }
@@ -101,6 +103,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descStalled, s.Stalled)
 	counter(descPanics, s.Panics)
 	counter(descAPIBusy, s.APIBusy)
+	counter(descIPRefused, s.IPRefused)
+	counter(descEvicted, s.HandshakesEvicted)
 	gauge(descReaders, s.Readers)
 	counter(descReadersBusy, s.ReadersBusy)
 	gauge(descHistory, s.HistoryBytes)

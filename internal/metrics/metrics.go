@@ -41,10 +41,11 @@ type Snapshot struct {
 	// code.
 	Closes map[int]int64
 
-	SlowClosed, Stalled, Panics int64
-	APIBusy                     int64
-	Readers, ReadersBusy        int64
-	HistoryBytes                int64
+	SlowClosed, Stalled, Panics  int64
+	APIBusy                      int64
+	IPRefused, HandshakesEvicted int64
+	Readers, ReadersBusy         int64
+	HistoryBytes                 int64
 	// Resumes (subscribes with since) served with a replay, failed
 	// (herald:resume_failed), and the events replayed.
 	Resumed, ResumeFailed, ResumedEvents int64

@@ -1,17 +1,18 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/herald-ws/herald/internal/dashboard"
+	"github.com/herald-ws/herald/internal/metrics"
 )
 
-// Stats are the server's own counters, served as JSON at /debug/stats on
-// the debug address. The same counters are Prometheus metrics at /metrics
-// (metrics.go reads them through Stats), which is where to watch them.
+// Stats are the server's own counters, read by the metrics collector
+// (metrics.go) at scrape time: /metrics is where an operator watches them.
 type Stats struct {
 	Connections int `json:"connections"`
 	// SlowClosed counts clients cut off with 4100 because their outbound
@@ -56,21 +57,17 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// serveDebug serves pprof and /debug/stats on the debug listener until
-// Serve returns; both are an operator's opt-in (--debug-addr), never on
-// the public listener.
+// serveDebug serves pprof on the debug listener until Serve returns: an
+// operator's opt-in (--debug-addr), never on the public listener. (The
+// counters once served here as /debug/stats are Prometheus metrics.)
 func (s *Server) serveDebug() {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/stats", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(s.Stats())
-	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	s.dbg = s.serveAside(s.dbgLn, mux, "debug listener (pprof, /debug/stats)")
+	s.dbg = s.serveAside(s.dbgLn, mux, "debug listener (pprof)")
 }
 
 // serveAside serves mux on ln, a listener beside the public one (debug,
@@ -85,3 +82,23 @@ func (s *Server) serveAside(ln net.Listener, mux *http.ServeMux, what string) *h
 	}()
 	return srv
 }
+
+// dashboardNumbers are the totals the dashboard graphs, read once a second.
+func (s *Server) dashboardNumbers() dashboard.Numbers {
+	n := dashboard.Numbers{Connections: int64(s.mgr.Count()), APIRequests: s.apiRequests.Load()}
+	for _, a := range s.node.Apps() {
+		n.Channels += int64(a.Hub.ChannelCount())
+	}
+	for _, t := range [...]metrics.TrafficSnapshot{s.ws.Traffic(), s.poll.Traffic()} {
+		n.MessagesIn += t.MessagesIn
+		n.MessagesOut += t.MessagesOut
+	}
+	return n
+}
+
+// IPRefused is how many connections the per-address limits refused.
+func (s *Server) IPRefused() int64 { return s.mgr.IPRefused() }
+
+// HandshakesEvicted is how many unfinished connections were closed at
+// server.max_pending_handshakes.
+func (s *Server) HandshakesEvicted() int64 { return s.pending.evicted.Load() }

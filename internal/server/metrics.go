@@ -34,6 +34,7 @@ func (s *Server) metricsSnapshot() metrics.Snapshot {
 	snap := metrics.Snapshot{
 		Closes:     s.mgr.Closes(),
 		SlowClosed: st.SlowClosed, Stalled: st.Stalled, Panics: st.Panics, APIBusy: st.APIBusy,
+		IPRefused: s.mgr.IPRefused(), HandshakesEvicted: s.pending.evicted.Load(),
 		Readers: st.Readers, ReadersBusy: st.ReadersBusy,
 		HistoryBytes: s.hist.Bytes(),
 	}
@@ -121,6 +122,7 @@ func apiEndpoint(path string) string {
 // timeAPI serves an API request through h and observes its endpoint,
 // status and latency.
 func (s *Server) timeAPI(w http.ResponseWriter, r *http.Request, h func(http.ResponseWriter, *http.Request)) {
+	s.apiRequests.Add(1)
 	if s.metrics == nil {
 		h(w, r)
 		return

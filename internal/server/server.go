@@ -5,7 +5,9 @@
 package server
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,13 +19,15 @@ import (
 	"time"
 
 	"github.com/herald-ws/herald/internal/apps"
-	"github.com/herald-ws/herald/internal/broker/memory"
+	"github.com/herald-ws/herald/internal/broker/redis"
 	"github.com/herald-ws/herald/internal/config"
+	"github.com/herald-ws/herald/internal/dashboard"
 	"github.com/herald-ws/herald/internal/feed"
 	"github.com/herald-ws/herald/internal/history"
 	"github.com/herald-ws/herald/internal/httpapi"
 	"github.com/herald-ws/herald/internal/metrics"
 	"github.com/herald-ws/herald/internal/node"
+	"github.com/herald-ws/herald/internal/peer"
 	"github.com/herald-ws/herald/internal/session"
 	"github.com/herald-ws/herald/internal/transport/poll"
 	"github.com/herald-ws/herald/internal/transport/ws"
@@ -41,13 +45,23 @@ type Server struct {
 	api    *httpapi.Handler
 	feed   *feed.Handler
 	hooks  *webhook.Dispatcher // nil when no app has webhooks
+	dash   *dashboard.Handler  // nil unless the dashboard has credentials
 	poll   *poll.Server        // pusher-js's HTTP transports
 	http   *http.Server
 	ln     net.Listener
-	dbg    *http.Server // debug listener (pprof, /debug/stats), when configured
+	dbg    *http.Server // debug listener (pprof), when configured
 	dbgLn  net.Listener
 	prefix string
 	hist   *history.Memory
+	cert   *certificate // nil without TLS; see tls.go
+	// trusted are the proxies whose X-Forwarded-For names the client;
+	// pending the connections still sending their first request.
+	trusted peer.Trusted
+	pending *pending
+
+	// cluster is the Redis engine (broker and history) when
+	// cluster.url is set, nil on a single node; see cluster.go.
+	cluster *redis.Engine
 
 	// metrics is nil unless server.metrics_addr or server.metrics_token
 	// is set; metricsHTTP serves its registry.
@@ -61,14 +75,21 @@ type Server struct {
 	Version string
 	started time.Time
 
-	stopping atomic.Bool
+	stopping    atomic.Bool
+	apiRequests atomic.Int64 // HTTP API and /broadcast requests served
 }
 
 // New builds a server from cfg; it does not listen yet.
-func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+func New(cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
 	reg, err := apps.NewRegistry(cfg.Apps)
 	if err != nil {
 		return nil, fmt.Errorf("apps: %w", err)
+	}
+	var console *dashboard.Console
+	if cfg.Server.DashboardOn() {
+		// The console tees the log: built first, so every part logs to it.
+		console = dashboard.NewConsole()
+		log = slog.New(console.Handler(log.Handler()))
 	}
 	hist := history.NewMemory(history.Options{MaxBytes: cfg.History.MaxBytes, DeliverError: node.DeliverErrorLogger(log)})
 	hooks := newWebhooks(reg, log)
@@ -82,9 +103,31 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		s.metricsHTTP = s.metrics.Handler()
 		opts.FanOut = s.metrics.FanOut
 	}
-	n := node.NewWithOptions(reg, memory.New(), log, opts)
+	b, h, cluster, err := engine(cfg.Cluster, opts.History, log)
+	if err != nil {
+		return nil, err
+	}
+	if cluster != nil {
+		s.cluster = cluster
+		defer func() {
+			if err != nil {
+				_ = cluster.Close()
+			}
+		}()
+	}
+	opts.History = h
+	n := node.NewWithOptions(reg, b, log, opts)
 	mgr := session.NewManager(n, log, sweepTick(cfg.Apps))
 	mgr.LogFrames = cfg.Log.Debug
+	s.trusted, err = peer.ParseTrusted(cfg.Server.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
+	mgr.IPLimits = peer.NewLimiter(peer.Limits{
+		MaxConns: cfg.Server.MaxConnectionsPerIP,
+		Rate:     float64(cfg.Server.MaxNewConnectionsPerIP),
+		Burst:    2 * cfg.Server.MaxNewConnectionsPerIP,
+	})
 	s.node, s.mgr = n, mgr
 	s.ws, err = ws.New(mgr, s.prefix, cfg.Server.Transport, cfg.Server.CoalesceWindow, log)
 	if err != nil {
@@ -106,9 +149,24 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if cfg.Server.WriteTimeout > 0 {
 		s.feed.WriteTimeout = cfg.Server.WriteTimeout
 	}
+	if cfg.Server.TLSOn() {
+		if s.cert, err = newCertificate(cfg.Server.TLSCert, cfg.Server.TLSKey); err != nil {
+			return nil, err
+		}
+	}
+	if console != nil {
+		s.dash = dashboard.New(dashboard.Options{
+			Node: n, Prefix: s.prefix, Console: console, Log: log, Version: s.version(),
+			Token: cfg.Server.DashboardToken, User: cfg.Server.DashboardUser, Password: cfg.Server.DashboardPassword,
+			Numbers: s.dashboardNumbers,
+		})
+	}
+	s.pending = newPending(cmp.Or(cfg.Server.MaxPendingHandshakes, config.DefaultMaxPendingHandshakes))
 	s.http = &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cmp.Or(cfg.Server.HeaderTimeout, 10*time.Second),
+		ConnContext:       s.pending.connContext,
+		ConnState:         s.pending.connState,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
@@ -134,6 +192,9 @@ func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if s.cert != nil {
+		ln = tls.NewListener(ln, s.cert.tlsConfig())
 	}
 	s.ln = ln
 	if a := s.cfg.Server.DebugAddr; a != "" {
@@ -194,10 +255,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	go s.mgr.Run(sweepCtx)
+	if s.dash != nil {
+		go s.dash.Run(sweepCtx)
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
-	s.log.Info("herald listening", "addr", s.ln.Addr().String(), "path", s.prefix, "apps", len(s.cfg.Apps))
+	s.log.Info("herald listening", "addr", s.ln.Addr().String(), "path", s.prefix, "apps", len(s.cfg.Apps), "tls", s.cert != nil)
+	if s.cert != nil {
+		s.logTLS()
+	}
 	select {
 	case err := <-errc:
 		if errors.Is(err, http.ErrServerClosed) {
@@ -210,9 +277,11 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 // shutdown stops accepting, closes every socket with 4200 so clients
-// reconnect at once, and waits up to the shutdown timeout. HTTP requests
-// still running then (a client stalled mid-body) are cut off: they are
-// the client's failure, not the server's, so shutdown still succeeds.
+// reconnect, spread over the drain window (session.Manager.Drain), lets
+// in-flight HTTP requests finish meanwhile, and waits up to the shutdown
+// timeout. HTTP requests still running then (a client stalled mid-body)
+// are cut off: they are the client's failure, not the server's, so
+// shutdown still succeeds.
 func (s *Server) shutdown() error {
 	s.stopping.Store(true)
 	s.log.Info("shutting down", "connections", s.mgr.Count())
@@ -222,14 +291,19 @@ func (s *Server) shutdown() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	s.mgr.Shutdown()
+	drained := make(chan struct{})
+	go func() { defer close(drained); s.mgr.Drain(ctx, s.drainWindow(timeout)) }()
 	s.feed.Close() // held long-polls answer, SSE streams end: Shutdown waits for them
+	if s.dash != nil {
+		s.dash.Close() // likewise the dashboard's live streams
+	}
 	err := s.http.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.log.Warn("shutdown timeout: closing HTTP requests still running", "timeout", timeout)
 		_ = s.http.Close() // closes the stalled connections (the listener is closed already)
 		err = nil
 	}
+	<-drained      // at the latest when ctx ends
 	s.poll.Close() // HTTP sessions no receive request came for
 	done := make(chan struct{})
 	go func() { s.ws.Wait(); close(done) }()
@@ -241,6 +315,9 @@ func (s *Server) shutdown() error {
 	if s.hooks != nil {
 		s.hooks.Close() // what the closed sockets caused (member_removed, vacated) goes out
 	}
+	if s.cluster != nil {
+		_ = s.cluster.Close() // after the sockets: nothing publishes any more
+	}
 	s.log.Info("stopped")
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
@@ -251,6 +328,10 @@ func (s *Server) shutdown() error {
 // ServeHTTP routes: health, WebSocket upgrades, the API, /broadcast and
 // /test.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.pending.started(r)
+	if len(s.trusted) > 0 {
+		s.clientAddr(r)
+	}
 	path := r.URL.Path
 	switch {
 	case path == s.prefix+"/up" || path == "/up":
@@ -270,6 +351,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case (path == s.prefix+"/metrics" || path == "/metrics") && s.cfg.Server.MetricsToken != "":
 		s.bodyless(w, r)
 		s.serveMetricsToken(w, r)
+	case s.dash != nil && s.dash.Match(path):
+		// The page, its API and its live stream (which clears this).
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.requestTimeout()))
+		s.dash.ServeHTTP(w, r)
 	case strings.HasPrefix(path, s.prefix+"/") && web.Has(path[len(s.prefix):]):
 		s.bodyless(w, r)
 		web.Serve(w, r, path[len(s.prefix):])
@@ -329,4 +414,11 @@ func (s *Server) APIBusy() int64 { return s.api.Busy() }
 
 // Shutdown closes every session with 4200 (for tests; Serve does the same
 // when its context ends).
-func (s *Server) Shutdown() { s.stopping.Store(true); s.mgr.Shutdown(); s.feed.Close() }
+func (s *Server) Shutdown() {
+	s.stopping.Store(true)
+	s.mgr.Shutdown()
+	s.feed.Close()
+	if s.dash != nil {
+		s.dash.Close()
+	}
+}

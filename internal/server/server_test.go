@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -101,14 +100,13 @@ func TestSlowClientIsCutOff(t *testing.T) {
 }
 
 // A client that takes none of our data for the write timeout (below its
-// queue bound) is dropped and counted, and /debug/stats reports it.
+// queue bound) is dropped and counted.
 func TestStalledClientIsDroppedAndCounted(t *testing.T) {
 	for _, transport := range []string{"epoll", "goroutine"} {
 		t.Run(transport, func(t *testing.T) {
 			s := start(t, func(c *config.Config) {
 				c.Server.Transport = transport
 				c.Server.WriteTimeout = 300 * time.Millisecond
-				c.Server.DebugAddr = "127.0.0.1:0"
 			})
 			stalled, fast := subscribed(t, s, "firehose"), subscribed(t, s, "firehose")
 			app := s.Node().AppByKey(config.DefaultAppKey)
@@ -124,32 +122,18 @@ func TestStalledClientIsDroppedAndCounted(t *testing.T) {
 			var st server.Stats
 			for deadline := time.Now().Add(5 * time.Second); st.Stalled == 0; time.Sleep(20 * time.Millisecond) {
 				if time.Now().After(deadline) {
-					t.Fatalf("/debug/stats %+v after 5 s: the stalled client was not dropped", st)
+					t.Fatalf("stats %+v after 5 s: the stalled client was not dropped", st)
 				}
-				st = debugStats(t, s)
+				st = s.Stats()
 			}
 			if st.Stalled != 1 || st.SlowClosed != 0 {
-				t.Fatalf("/debug/stats %+v, want one stalled client dropped and none cut off", st)
+				t.Fatalf("stats %+v, want one stalled client dropped and none cut off", st)
 			}
 			stalled.ExpectClosed()
 			fast.Send(`{"event":"pusher:ping","data":{}}`)
 			fast.Expect("pusher:pong")
 		})
 	}
-}
-
-func debugStats(t *testing.T, s *servertest.Server) server.Stats {
-	t.Helper()
-	resp, err := http.Get("http://" + s.DebugAddr().String() + "/debug/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var st server.Stats
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	return st
 }
 
 // A debug address that cannot be bound stops the start with an error

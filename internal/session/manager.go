@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/herald-ws/herald/internal/node"
+	"github.com/herald-ws/herald/internal/peer"
 	"github.com/herald-ws/herald/internal/pusher"
 	"github.com/herald-ws/herald/internal/ratelog"
 )
@@ -35,11 +36,15 @@ type Manager struct {
 	// LogFrames logs every frame in and out of every session at debug
 	// level, redacted (framelog.go). Set it before the first Open.
 	LogFrames bool
+	// IPLimits limits connections per client address (the transport's
+	// RemoteAddr); nil: none. Set it before the first Open.
+	IPLimits *peer.Limiter
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
 
 	slowClosed atomic.Int64
+	ipRefused  atomic.Int64
 	counts     map[*node.App]*appCounts // read-only after NewManager: apps are fixed
 	closes     closeCounts
 }
@@ -50,6 +55,9 @@ const (
 	KindHTTP
 	numKinds
 )
+
+// KindNames name the transport kinds in logs.
+var KindNames = [numKinds]string{KindWebSocket: "websocket", KindHTTP: "http"}
 
 // kinded is the optional part of a Transport naming its kind; a transport
 // without it is a WebSocket.
@@ -124,11 +132,16 @@ func (m *Manager) Open(a *node.App, t Transport) (*Session, error) {
 	if !m.ready.Load() {
 		return nil, pusher.Fatalf(pusher.CodeGeneric, "server is shutting down")
 	}
-	if err := a.Connect(); err != nil {
+	now := m.now()
+	held, err := m.acquireIP(t, now)
+	if err != nil {
 		return nil, err
 	}
-	now := m.now()
-	s := &Session{mgr: m, app: a, id: pusher.NewSocketID(), t: t, created: now}
+	if err := a.Connect(); err != nil {
+		m.releaseIP(t, held)
+		return nil, err
+	}
+	s := &Session{mgr: m, app: a, id: pusher.NewSocketID(), t: t, created: now, ipHeld: held}
 	if k, ok := t.(kinded); ok {
 		s.kind = k.Kind()
 	}
@@ -137,6 +150,9 @@ func (m *Manager) Open(a *node.App, t Transport) (*Session, error) {
 		c.opened[s.kind].Add(1)
 	}
 	s.log = m.log.With("app", a.ID, "socket_id", s.id)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) { // --debug, or the dashboard's console watching
+		s.log.Debug("connected", s.describe()...)
+	}
 	s.lastSeen.Store(now.UnixNano())
 	m.mu.Lock()
 	m.sessions[s] = struct{}{}
@@ -149,6 +165,7 @@ func (m *Manager) forget(s *Session) {
 	m.mu.Lock()
 	delete(m.sessions, s)
 	m.mu.Unlock()
+	m.releaseIP(s.t, s.ipHeld)
 	if c := m.counts[s.app]; c != nil {
 		c.open[s.kind].Add(-1)
 	}
@@ -194,7 +211,12 @@ func (m *Manager) SlowClosed() int64 { return m.slowClosed.Load() }
 func (m *Manager) Run(ctx context.Context) {
 	t := time.NewTicker(m.tick)
 	defer t.Stop()
-	var counts <-chan time.Time
+	var counts, ips <-chan time.Time
+	if m.IPLimits != nil {
+		it := time.NewTicker(10 * time.Second)
+		defer it.Stop()
+		ips = it.C
+	}
 	if m.countsSubscriptions() {
 		ct := time.NewTicker(countEvery)
 		defer ct.Stop()
@@ -208,6 +230,8 @@ func (m *Manager) Run(ctx context.Context) {
 			m.sweep()
 		case <-counts:
 			m.flushCounts()
+		case now := <-ips:
+			m.IPLimits.Sweep(now)
 		}
 	}
 }
@@ -246,20 +270,9 @@ func (m *Manager) snapshot() []*Session {
 }
 
 // Shutdown refuses new sessions and closes every open one with code 4200
-// (clients reconnect at once, to another instance or this one restarted).
-func (m *Manager) Shutdown() {
-	m.ready.Store(false)
-	all := m.snapshot()
-	if len(all) > 0 {
-		// One line for them all, not one per connection.
-		m.log.Info("closing connections: server shutting down", "connections", len(all), "code", pusher.CodeGeneric)
-	}
-	for _, s := range all {
-		if s.startClose(pusher.CodeGeneric, pusher.CodeGeneric, "server shutting down") {
-			s.log.Debug("closing connection", "code", pusher.CodeGeneric, "reason", "server shutting down")
-		}
-	}
-}
+// at once (clients reconnect at once, to another instance or this one
+// restarted); Drain spreads the closes over a window instead.
+func (m *Manager) Shutdown() { m.Drain(context.Background(), 0) }
 
 // Accepting reports whether new sessions are accepted.
 func (m *Manager) Accepting() bool { return m.ready.Load() }

@@ -20,9 +20,6 @@ import (
 // client text; channel is "" when there is none.
 func (s *Session) warn(msg, reason, channel string) {
 	ok, suppressed := s.mgr.warns.Allow(msg + ": " + reason)
-	if !ok {
-		return
-	}
 	attrs := make([]any, 0, 8)
 	attrs = append(attrs, "reason", reason)
 	if channel != "" {
@@ -30,6 +27,10 @@ func (s *Session) warn(msg, reason, channel string) {
 	}
 	if ra, ok := s.t.(remoteAddresser); ok { // asked only here: refusals are rare
 		attrs = append(attrs, "remote", ra.RemoteAddr())
+	}
+	if !ok { // over the rate: at debug (--debug, the dashboard's console)
+		s.log.Debug(msg, attrs...)
+		return
 	}
 	if suppressed > 0 {
 		attrs = append(attrs, "suppressed", suppressed)
@@ -90,4 +91,15 @@ func (s *Session) logClose(level slog.Level, code int, reason string) {
 // code and reason at info, rate-limited per code.
 func (s *Session) ProtocolFailure(code int, reason string) {
 	s.logClose(slog.LevelInfo, code, reason)
+}
+
+// describe is the session's transport and remote address, as log
+// attributes.
+func (s *Session) describe() []any {
+	attrs := make([]any, 0, 8)
+	attrs = append(attrs, "transport", KindNames[s.kind])
+	if ra, ok := s.t.(remoteAddresser); ok {
+		attrs = append(attrs, "remote", ra.RemoteAddr())
+	}
+	return attrs
 }

@@ -12,6 +12,7 @@
 package session
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -56,7 +57,9 @@ type Session struct {
 	id   string
 	t    Transport
 	kind int // KindWebSocket or KindHTTP
-	log  *slog.Logger
+	// ipHeld: the session holds a slot of the Manager's IPLimits.
+	ipHeld bool
+	log    *slog.Logger
 
 	created    time.Time
 	lastSeen   atomic.Int64 // unix nanos of the last inbound message
@@ -219,10 +222,18 @@ func (s *Session) Closed() {
 	s.mu.Unlock()
 
 	s.qmu.Lock()
+	code, reason := s.closeCode, s.closeReason
 	s.closing = true
 	s.dead.Store(true)
 	s.queue = nil
 	s.qmu.Unlock()
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		attrs := s.describe()
+		if code != 0 { // the server closed it; otherwise the client did, or the network
+			attrs = append(attrs, "code", code, "reason", hexSignature.ReplaceAllLiteralString(reason, redacted))
+		}
+		s.log.Debug("disconnected", attrs...)
+	}
 
 	// Forgotten first: once others see this session's member_removed,
 	// the manager no longer counts it.

@@ -34,6 +34,10 @@ type Server struct {
 func Start(t testing.TB, cfg *config.Config) *Server {
 	t.Helper()
 	cfg.Server.Host, cfg.Server.Port = "127.0.0.1", 0
+	if cfg.Server.DrainWindow == config.DefaultDrainWindow {
+		// Tests stop at once unless they test the drain (and set a window).
+		cfg.Server.DrainWindow = 0
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))

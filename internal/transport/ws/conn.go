@@ -25,10 +25,11 @@ const closeGrace = 3 * time.Second
 // socket, one reading and one writing. mu guards ctrl and done, which the
 // reader hands to the writer (pong and close replies).
 type conn struct {
-	srv   *Server
-	nc    net.Conn
-	sess  *session.Session
-	wakeC chan struct{} // capacity 1: a pending wake-up for writePump
+	srv    *Server
+	nc     net.Conn
+	remote string // the client's address (see RemoteAddr)
+	sess   *session.Session
+	wakeC  chan struct{} // capacity 1: a pending wake-up for writePump
 	// stripe is the connection's stripe of the server's traffic counters.
 	stripe uint32
 
@@ -46,8 +47,9 @@ func newConn(srv *Server, nc net.Conn) *conn {
 // Wake implements session.Transport.
 func (c *conn) Wake() { c.wake() }
 
-// RemoteAddr is the client's address, for the session's logs.
-func (c *conn) RemoteAddr() string { return c.nc.RemoteAddr().String() }
+// RemoteAddr is the client's address (the request's, which a trusted
+// proxy's X-Forwarded-For may have set), for logs and per-address limits.
+func (c *conn) RemoteAddr() string { return c.remote }
 
 func (c *conn) wake() {
 	select {

@@ -35,12 +35,13 @@ import (
 // mu guards ctrl, closeQueued, closeSent and readEnded; the reader owns
 // msg and the other fields under rmu.
 type econn struct {
-	srv  *Server
-	nc   net.Conn
-	raw  syscall.RawConn
-	fd   int32
-	gen  int32 // distinguishes this connection from a later one on the same fd
-	sess *session.Session
+	srv    *Server
+	nc     net.Conn
+	remote string // the client's address (see RemoteAddr)
+	raw    syscall.RawConn
+	fd     int32
+	gen    int32 // distinguishes this connection from a later one on the same fd
+	sess   *session.Session
 
 	writing  atomic.Bool  // a flush is scheduled or running
 	lastWake atomic.Int64 // nanotime of the last Wake
@@ -116,8 +117,9 @@ func (c *econn) schedule(gap int64) {
 	c.srv.pool.submit(task{c: c})
 }
 
-// RemoteAddr is the client's address, for the session's logs.
-func (c *econn) RemoteAddr() string { return c.nc.RemoteAddr().String() }
+// RemoteAddr is the client's address (the request's, which a trusted
+// proxy's X-Forwarded-For may have set), for logs and per-address limits.
+func (c *econn) RemoteAddr() string { return c.remote }
 
 // readChunk is how much one non-blocking read asks for.
 const readChunk = 4096

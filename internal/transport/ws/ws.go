@@ -163,11 +163,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.poller != nil {
 		if ec, ok := newEconn(s, conn); ok {
+			ec.remote = r.RemoteAddr
 			s.serveEvented(ec, a, r)
 			return
 		}
 	}
 	c := newConn(s, conn)
+	c.remote = r.RemoteAddr
 	sess, err := s.open(a, c)
 	if err != nil {
 		s.refuse(conn, a, r, err)
