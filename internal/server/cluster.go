@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 
@@ -22,15 +23,8 @@ func engine(c config.Cluster, hist broker.History, log *slog.Logger) (b broker.B
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("cluster: %w", err)
 	}
-	log.Info("cluster engine", "engine", "redis", "url", c.Redacted(), "prefix", orDefault(c.Prefix, redis.DefaultPrefix))
+	log.Info("cluster engine", "engine", "redis", "url", c.Redacted(), "prefix", cmp.Or(c.Prefix, redis.DefaultPrefix))
 	return e, e, e, nil
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // clusterReady is the reason /ready gives while the cluster engine is

@@ -95,16 +95,7 @@ func (m Message) DataString() string {
 // Dial connects to path (e.g. "/app/key?protocol=7").
 func (s *Server) Dial(t testing.TB, path string) *Client {
 	t.Helper()
-	conn, br, _, err := ws.Dial(context.Background(), "ws://"+s.Addr+path)
-	if err != nil {
-		t.Fatalf("dial %s: %v", path, err)
-	}
-	if br == nil {
-		br = bufio.NewReader(conn)
-	}
-	c := &Client{t: t, conn: conn, br: br}
-	t.Cleanup(func() { _ = conn.Close() })
-	return c
+	return s.DialHeader(t, path, nil)
 }
 
 // Send writes a text frame.
